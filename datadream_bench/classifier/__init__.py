@@ -1,0 +1,1 @@
+"""Classifiers: the base type, and the built-in CLIP-LoRA classifier."""

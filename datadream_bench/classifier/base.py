@@ -1,0 +1,47 @@
+"""What a classifier plugin is: it trains on (synthetic and/or real) images, selects on val, evaluates on test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..datasets.fewshot import FewShot
+    from ..datasets.manifest import DatasetManifest, Sample
+
+
+class ClassifierConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class TrainJob:
+    """Everything a classifier needs for one cell. synthetic is empty for the reference rows."""
+
+    dataset: DatasetManifest
+    fewshot: FewShot
+    synthetic: list[Sample]
+    setting: str  # synthetic | synthetic+real | real | none (zero-shot, no training)
+    config: Any
+    clip_model: str
+    seed: int
+    device: str
+    progress: Callable[[str, int, int], None] = lambda what, done, total: None
+    info: dict = field(default_factory=dict)  # the classifier records what it did (epochs run, best epoch, ...)
+
+
+class Classifier:
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[ClassifierConfig]] = ClassifierConfig
+    profile_defaults: ClassVar[dict[str, dict]] = {}
+
+    def train(self, job: TrainJob) -> dict:
+        """Train and select on val; return the state to keep (tensors by name, saved as safetensors)."""
+        raise TypeError(f"{self.name} does not implement train()")
+
+    def evaluate(self, job: TrainJob, state: dict, split: str = "test") -> dict:
+        """Metrics on a real split, at least {"top1": percent, "n": samples}."""
+        raise TypeError(f"{self.name} does not implement evaluate()")

@@ -1,0 +1,103 @@
+"""What a generation method is: how it adapts (maybe not at all) and how it turns a batch of requests into images.
+
+The engine owns the rest: batching, per-image seeds, LoRA merge, precision, files, manifests, resume, timing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .engine.lora import LoraWeights
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image
+
+    from .context import CellContext
+    from .engine.sampler import Sampler
+
+SYNTHETIC = "synthetic"
+SYNTHETIC_REAL = "synthetic+real"
+REAL = "real"
+NONE = "none"
+SETTINGS = (SYNTHETIC, SYNTHETIC_REAL, REAL, NONE)
+
+
+class MethodConfig(BaseModel):
+    """Base of every method's typed config. Fields marked stage="adapt" key the adapt artifact; others key generation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def adapt_field(default: Any, description: str, **kw) -> Any:
+    """A config field that changes what the adapt stage produces (so it is part of the adapt fingerprint)."""
+    from pydantic import Field
+
+    return Field(default, description=description, json_schema_extra={"stage": "adapt"}, **kw)
+
+
+def stage_fields(config: BaseModel, stage: str) -> dict:
+    out = {}
+    for name, info in type(config).model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get("stage", "generate") == stage:
+            out[name] = getattr(config, name)
+    return out
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image to make. Its id is (label, index); its seed is derived from the id (and the cell's seed) only."""
+
+    label: int
+    index: int
+    seed: int
+    prompt: str
+    adapter: str | None = None  # key of a LoRA from the adapt stage, merged by the engine before sampling
+    init_image: str | None = None  # path of a real image for img2img methods
+
+    @property
+    def id(self) -> str:
+        return f"{self.label:04d}-{self.index:05d}"
+
+
+@dataclass
+class Adaptation:
+    """What one unit of the adapt stage produced: LoRA weights and/or JSON data (captions, say)."""
+
+    lora: LoraWeights | None = None
+    data: dict = field(default_factory=dict)
+
+
+class Method:
+    """Base class of a generation method plugin. Subclass, set name/Config, override what differs."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    settings: ClassVar[tuple[str, ...]] = (SYNTHETIC, SYNTHETIC_REAL)
+    # Config values that replace the paper defaults under a profile, e.g. {"demo": {"images_per_class": 40}}.
+    profile_defaults: ClassVar[dict[str, dict]] = {}
+    # What the run record should say this method is built on, when it differs from the original (e.g. GLIDE -> SD).
+    notes: ClassVar[str] = ""
+
+    @property
+    def generates(self) -> bool:
+        return SYNTHETIC in self.settings or SYNTHETIC_REAL in self.settings
+
+    def adapt_units(self, ctx: CellContext) -> list[str]:
+        """Names of independent adapt units (one per class for class-wise LoRA). Empty: nothing to adapt."""
+        return []
+
+    def adapt(self, ctx: CellContext, unit: str) -> Adaptation:
+        raise TypeError(f"{self.name} declares adapt units but does not implement adapt()")
+
+    def plan(self, ctx: CellContext) -> list[ImageRequest]:
+        """The images to make. Default: config.images_per_class images of each class's prompt, no adapter."""
+        n = getattr(ctx.config, "images_per_class")
+        return [ctx.request(label, i) for label in range(len(ctx.dataset.classes)) for i in range(n)]
+
+    def sample(self, sampler: Sampler, batch: list[ImageRequest]) -> list[Image]:
+        raise TypeError(f"{self.name} generates images but does not implement sample()")

@@ -1,0 +1,1 @@
+"""Model loading (paper, demo) and tiny random models built in code (tests, plugin checks)."""
