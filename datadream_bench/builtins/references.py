@@ -1,0 +1,1 @@
+"""Built-in reference rows of the leaderboard."""
