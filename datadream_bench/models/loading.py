@@ -90,7 +90,7 @@ def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32
 
         pipe = StableDiffusionPipeline.from_pretrained(
             resolve(source, "sd"),
-            torch_dtype=dtype,
+            dtype=dtype,
             local_files_only=True,
             safety_checker=None,
             feature_extractor=None,
