@@ -22,7 +22,7 @@ from .datasets.adapter import DatasetAdapter, DatasetOptions
 from .datasets.fewshot import FewShot
 from .datasets.images import load_rgb
 from .datasets.manifest import DatasetManifest, Sample
-from .engine.lora import LoraWeights, lora_from_peft, sd_lora_targets
+from .engine.lora import LoraWeights, lora_from_peft, remove_lora_layers, sd_lora_targets
 from .engine.sampler import Sampler
 from .errors import UsageError
 from .fingerprint import seed_from
@@ -37,11 +37,12 @@ from .method import (
     Method,
     MethodConfig,
     adapt_field,
+    run_field,
 )
 
 __all__ = [
     "Adaptation", "CellContext", "Classifier", "ClassifierConfig", "DatasetAdapter", "DatasetManifest",
     "DatasetOptions", "FewShot", "Field", "ImageRequest", "LoraWeights", "Method", "MethodConfig", "NONE", "REAL",
     "SYNTHETIC", "SYNTHETIC_REAL", "Sample", "Sampler", "TrainJob", "UsageError", "adapt_field", "hookimpl",
-    "load_rgb", "lora_from_peft", "sd_lora_targets", "seed_from",
+    "load_rgb", "lora_from_peft", "remove_lora_layers", "run_field", "sd_lora_targets", "seed_from",
 ]

@@ -26,7 +26,11 @@ SETTINGS = (SYNTHETIC, SYNTHETIC_REAL, REAL, NONE)
 
 
 class MethodConfig(BaseModel):
-    """Base of every method's typed config. Fields marked stage="adapt" key the adapt artifact; others key generation."""
+    """Base of every method's typed config.
+
+    Fields made with adapt_field() key the adapt artifact, fields made with run_field() key nothing (batch size),
+    all others key the generated set.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,7 +42,15 @@ def adapt_field(default: Any, description: str, **kw) -> Any:
     return Field(default, description=description, json_schema_extra={"stage": "adapt"}, **kw)
 
 
+def run_field(default: Any, description: str, **kw) -> Any:
+    """A config field that changes how fast images are made, never which (batch size): keys no artifact."""
+    from pydantic import Field
+
+    return Field(default, description=description, json_schema_extra={"stage": "run"}, **kw)
+
+
 def stage_fields(config: BaseModel, stage: str) -> dict:
+    """The fields of config that belong to stage "adapt", "generate" or "run" (undeclared fields: "generate")."""
     out = {}
     for name, info in type(config).model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
