@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from . import hookspecs
+from . import __version__, hookspecs
 from .errors import UsageError
 
 ENTRY_POINT_GROUP = "dd_bench"
@@ -62,7 +62,7 @@ def load_registry() -> Registry:
     for module_name in BUILTIN_PLUGINS:
         module = importlib.import_module(module_name)
         pm.register(module, name=module_name)
-        reg.plugins.append(PluginInfo(module_name, module_name, builtin=True))
+        reg.plugins.append(PluginInfo(module_name, module_name, version=__version__, builtin=True))
 
     allow, block = _env_list("DD_BENCH_LOAD_PLUGINS"), _env_list("DD_BENCH_DISABLE_PLUGINS") or set()
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from .fingerprint import fingerprint
 
 
 class CellSpec(BaseModel):
-    """(method, dataset, shots, seed, setting, classifier, profile) and the resolved configs: all a cell depends on."""
+    """(method, dataset, shots, seed, setting, classifier, profile), the resolved configs and the fingerprints of
+    the data and models: all that a cell's result depends on."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -23,11 +26,40 @@ class CellSpec(BaseModel):
     clip_model: str
     method_config: dict
     classifier_config: dict
+    precision: str = "fp32"
+    # Content fingerprints: {"dataset": ..., "sd": ..., "clip": ...}. A changed checkpoint or dataset at the same
+    # path changes the key, so a stale result is never served.
+    inputs: dict = Field(default_factory=dict)
     data_root: str | None = None
+    runtime: dict = Field(default_factory=dict)  # settings that change speed, never results (batch size, device)
 
     def key(self) -> str:
-        """The store's key for this cell: changes whenever anything it depends on changes."""
-        return fingerprint(self.model_dump(mode="json", exclude={"data_root"}))
+        """The store's key for this cell: changes whenever anything its result depends on changes."""
+        return fingerprint(self.model_dump(mode="json", exclude={"data_root", "runtime"}))
 
     def label(self) -> str:
         return f"{self.method}/{self.dataset}/{self.shots}-shot/seed {self.seed}/{self.setting}"
+
+
+class RunRequest(BaseModel):
+    """What `dd-bench run` asks for, before names are resolved: "all" expands to every installed method/dataset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    methods: list[str]
+    datasets: list[str] | None = None  # None: the profile's default dataset
+    shots: list[int] | None = None  # None: the profile's default shot count
+    seeds: list[int] = [0, 1, 2]
+    settings: list[str] | None = None  # None: every setting each method supports
+    classifier: str = "clip-lora"
+    profile: str = "demo"
+    work_dir: Path = Path("dd-bench-work")
+    data_root: Path | None = None
+    dataset_options: dict[str, dict] = Field(default_factory=dict)  # per-dataset overrides (source, path, ...)
+    overrides: dict = Field(default_factory=dict)  # parsed --set key=value pairs
+    sd_model: str | None = None  # replaces the profile's
+    clip_model: str | None = None
+    device: str | None = None  # None: cuda if available, else cpu
+    precision: str | None = None  # fp32 | bf16 | fp16; None: bf16/fp16 on cuda, fp32 on cpu
+    batch_size: int | None = None  # generation batch; None: the method's
+    skip_bad: bool = False

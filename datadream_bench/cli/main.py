@@ -1,0 +1,286 @@
+"""dd-bench: run generation methods x datasets, collect the results, print the leaderboard.
+
+Heavy libraries (torch, diffusers) are imported inside the commands, so --help and usage errors stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from .console import err, out, setup_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Does synthetic data from a diffusion model help a few-shot classifier, and which way of "
+                       "making it is best? Runs DataDream and its baselines uniformly and keeps a leaderboard.")
+
+WorkDirOpt = Annotated[Path, typer.Option("--work-dir", "-w", help="artifacts and the results store live here")]
+DEFAULT_WORK_DIR = Path("dd-bench-work")
+
+
+class Fmt(str, Enum):
+    table = "table"
+    md = "md"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+def split_list(values: list[str] | None) -> list[str] | None:
+    """Repeated options and comma-separated values both work: -m a -m b == -m a,b."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def int_list(values: list[str] | None, what: str) -> list[int] | None:
+    items = split_list(values)
+    if items is None:
+        return None
+    try:
+        return [int(v) for v in items]
+    except ValueError:
+        raise UsageError(f"--{what}: expected whole numbers separated by commas, got {','.join(items)!r}") from None
+
+
+def dataset_options(pairs: list[str] | None) -> dict[str, dict]:
+    """--dataset-opt eurosat.source=hf -> {"eurosat": {"source": "hf"}}."""
+    from ..config import parse_overrides
+
+    out_opts: dict[str, dict] = {}
+    for key, value in parse_overrides(pairs or []).items():
+        dataset, dot, option = key.partition(".")
+        if not dot or not option:
+            raise UsageError(f"--dataset-opt {key}=...: expected DATASET.OPTION=VALUE, e.g. eurosat.source=coop")
+        out_opts.setdefault(dataset, {})[option] = str(value) if isinstance(value, Path) else value
+    return out_opts
+
+
+def fail_usage(e: Exception) -> None:
+    err.print(f"[red]error:[/] {e}", highlight=False)
+    raise typer.Exit(2)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logs on stderr")] = False) -> None:
+    setup_logging(verbose)
+
+
+@app.command()
+def run(
+    method: Annotated[list[str], typer.Option("--method", "-m", help="method name(s), comma-separated, or all")],
+    dataset: Annotated[Optional[list[str]], typer.Option("--dataset", "-d", help="dataset key(s), or all; "
+                                                         "default: the profile's (the built-in demo)")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(help="the folder holding your datasets")] = None,
+    shots: Annotated[Optional[list[str]], typer.Option(help="real images per class, e.g. 16 or 1,2,4,8,16")] = None,
+    seeds: Annotated[list[str], typer.Option(help="seeds, comma-separated")] = ["0,1,2"],
+    setting: Annotated[Optional[list[str]], typer.Option(help="synthetic and/or synthetic+real; default both")] = None,
+    classifier: Annotated[str, typer.Option(help="classifier plugin")] = "clip-lora",
+    profile: Annotated[Optional[str], typer.Option(help="paper | demo (alias smoke) | tiny; default: demo when "
+                                                   "no --dataset is given, else paper")] = None,
+    work_dir: WorkDirOpt = DEFAULT_WORK_DIR,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE config override: a method setting "
+                                                      "(images_per_class=100, or datadream-cls.lr=1e-4) or "
+                                                      "classifier.KEY=VALUE")] = None,
+    dataset_opt: Annotated[Optional[list[str]], typer.Option(help="DATASET.OPTION=VALUE, e.g. "
+                                                             "eurosat.source=hf")] = None,
+    sd_model: Annotated[Optional[str], typer.Option(help="Stable Diffusion folder or cached hub id")] = None,
+    clip_model: Annotated[Optional[str], typer.Option(help="CLIP folder or cached hub id")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ...; default cuda if available")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="fp32 | bf16 | fp16; default bf16 on GPU, fp32 on CPU")]
+    = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="generation batch size (never changes the images)")]
+    = None,
+    skip_bad: Annotated[bool, typer.Option(help="skip undecodable test images (counted, capped)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable outcome alone on stdout")] = False,
+) -> None:
+    """Run cells (method x dataset x shots x seed x setting); finished cells are skipped."""
+    try:
+        from ..config import parse_overrides
+        from ..plugins import load_registry
+        from ..runner import plan_grid
+        from ..spec import RunRequest
+
+        datasets = split_list(dataset)
+        request = RunRequest(
+            methods=split_list(method), datasets=datasets, shots=int_list(shots, "shots"),
+            seeds=int_list(seeds, "seeds"), settings=split_list(setting), classifier=classifier,
+            profile=profile or ("paper" if datasets else "demo"), work_dir=work_dir, data_root=data_root,
+            dataset_options=dataset_options(dataset_opt), overrides=parse_overrides(set_ or []),
+            sd_model=sd_model, clip_model=clip_model, device=device, precision=precision, batch_size=batch_size,
+            skip_bad=skip_bad,
+        )
+        registry = load_registry()
+        cells = plan_grid(request, registry)
+    except UsageError as e:
+        fail_usage(e)
+
+    from ..runner import run_grid
+    from .progress import RichReporter
+
+    err.print(f"{len(cells)} cell(s); work dir {work_dir}", highlight=False)
+    with RichReporter() as reporter:
+        outcome = run_grid(cells, work_dir, reporter)
+    done, skipped, failed = (outcome.with_status(s) for s in ("done", "skipped", "failed"))
+    err.print(f"{len(done)} done, {len(skipped)} already finished, {len(failed)} failed", highlight=False)
+    for f in failed:
+        err.print(f"  [red]failed[/] {f.spec.label()}: {f.error}", highlight=False)
+    if as_json:
+        print(json.dumps({"cells": [{"key": o.spec.key(), **o.spec.model_dump(mode="json", include={
+            "method", "dataset", "shots", "seed", "setting", "profile"}), "status": o.status, "top1": o.top1,
+            "seconds": o.seconds, "error": o.error} for o in outcome.outcomes]}, indent=1))
+    else:
+        keys = {o.spec.key() for o in outcome.outcomes if o.status != "failed"}
+        show_board(work_dir, Fmt.table, keys=keys)
+    raise typer.Exit(1 if failed else 0)
+
+
+def show_board(work_dir: Path, fmt: Fmt, keys: set[str] | None = None, **where) -> None:
+    from .. import leaderboard
+    from ..store import ResultsStore
+
+    store_path = work_dir / "results.sqlite"
+    if not store_path.exists():
+        raise UsageError(f"no results store at {store_path}: run `dd-bench run` first, or pass --work-dir")
+    rows = ResultsStore(store_path).rows(**where)
+    if keys is not None:
+        rows = [r for r in rows if r["cell_key"] in keys]
+    if not rows:
+        err.print("no results match", highlight=False)
+        return
+    board = leaderboard.build(rows)
+    if fmt == Fmt.table:
+        out.print(leaderboard.to_rich(board))
+    else:
+        print(leaderboard.FORMATS[fmt.value](board), end="")
+
+
+@app.command("leaderboard")
+def leaderboard_cmd(
+    work_dir: WorkDirOpt = DEFAULT_WORK_DIR,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="table | md | csv | json | html")] = Fmt.table,
+    shots: Annotated[Optional[int], typer.Option(help="only this shot count")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="only this profile")] = None,
+    classifier: Annotated[Optional[str], typer.Option(help="only this classifier")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None,
+) -> None:
+    """Methods x datasets: mean ± std (n seeds) of top-1 on the real test split."""
+    try:
+        show_board(work_dir, fmt, shots=shots, profile=profile, classifier=classifier, dataset=dataset)
+    except UsageError as e:
+        fail_usage(e)
+
+
+@app.command()
+def results(work_dir: WorkDirOpt = DEFAULT_WORK_DIR) -> None:
+    """Every finished cell, one line each, with the key that `dd-bench show` takes."""
+    from rich.table import Table
+
+    from ..store import ResultsStore
+
+    store_path = work_dir / "results.sqlite"
+    if not store_path.exists():
+        fail_usage(UsageError(f"no results store at {store_path}"))
+    table = Table()
+    for col in ("key", "method", "dataset", "shots", "seed", "setting", "profile", "top1", "finished"):
+        table.add_column(col)
+    for r in ResultsStore(store_path).rows():
+        table.add_row(r["cell_key"][:10], r["method"], r["dataset"], str(r["shots"]), str(r["seed"]), r["setting"],
+                      r["profile"], f"{r['top1']:.1f}", r["finished"])
+    out.print(table)
+
+
+@app.command()
+def show(key: Annotated[str, typer.Argument(help="a cell key or its first characters (see `dd-bench results`)")],
+         work_dir: WorkDirOpt = DEFAULT_WORK_DIR) -> None:
+    """The full record of one finished cell (JSON): config, fingerprints, versions, timings, metrics."""
+    from ..store import ResultsStore
+
+    try:
+        record = ResultsStore(work_dir / "results.sqlite").record(key)
+    except UsageError as e:
+        fail_usage(e)
+    print(json.dumps(record, indent=1, sort_keys=True))
+
+
+class Kind(str, Enum):
+    methods = "methods"
+    datasets = "datasets"
+    classifiers = "classifiers"
+    captioners = "captioners"
+    profiles = "profiles"
+
+
+@app.command("list")
+def list_cmd(kind: Annotated[Kind, typer.Argument(help="methods | datasets | classifiers | captioners | profiles")],
+             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What is installed, plugins included."""
+    from rich.table import Table
+
+    if kind == Kind.profiles:
+        from ..profiles import PROFILES
+
+        entries = [{"name": p.name, "description": p.description, "sd_model": p.sd_model,
+                    "clip_model": p.clip_model} for p in PROFILES.values()]
+    else:
+        from ..plugins import load_registry
+
+        registry = load_registry()
+        entries = []
+        for name, obj in getattr(registry, kind.value).items():
+            entry = {"name": name, "plugin": registry.owner[(kind.value, name)],
+                     "description": getattr(obj, "description", "")}
+            if kind == Kind.methods:
+                entry["settings"] = list(obj.settings)
+                entry["config"] = {f: {"default": info.default, "help": info.description}
+                                   for f, info in obj.Config.model_fields.items()}
+            entries.append(entry)
+    if as_json:
+        print(json.dumps(entries, indent=1, default=str))
+        return
+    table = Table()
+    cols = [c for c in ("name", "plugin", "settings", "description") if any(c in e for e in entries)] or ["name"]
+    for c in cols:
+        table.add_column(c)
+    for e in entries:
+        table.add_row(*[", ".join(e[c]) if isinstance(e.get(c), list) else str(e.get(c, "")) for c in cols])
+    out.print(table)
+
+
+@app.command()
+def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Loaded plugins: name, version, hooks, and the error of any that failed to load."""
+    from rich.table import Table
+
+    from ..plugins import load_registry
+
+    registry = load_registry()
+    entries = [{"name": p.name, "module": p.module, "version": p.version, "builtin": p.builtin, "hooks": p.hooks,
+                "error": p.error} for p in registry.plugins]
+    if as_json:
+        print(json.dumps(entries, indent=1))
+        return
+    table = Table()
+    for c in ("name", "version", "hooks", "status"):
+        table.add_column(c)
+    for e in entries:
+        status = f"[red]failed: {e['error']}[/]" if e["error"] else ("built-in" if e["builtin"] else "loaded")
+        table.add_row(e["name"], e["version"] or "", ", ".join(e["hooks"]), status)
+    out.print(table)
+
+
+def _mount_subcommands() -> None:
+    from .datasets_cmd import app as datasets_app
+
+    app.add_typer(datasets_app, name="datasets", help="Check a dataset copy: classes, splits, bad files, fingerprint.")
+
+
+try:
+    _mount_subcommands()
+except ImportError:  # the datasets commands are optional at import time: the rest of the CLI never depends on them
+    pass

@@ -1,0 +1,135 @@
+"""One cell: few-shot draw, adapt, generate, train, evaluate; then one row in the store.
+
+Every artifact is keyed by the fingerprint of exactly what it depends on, so a second setting reuses the first one's
+generated set, a rerun after a crash picks up where it stopped, and a changed input never meets a stale artifact.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ..classifier.base import Classifier, TrainJob
+from ..context import CellContext
+from ..datasets.fewshot import FewShot, save_few_shot
+from ..datasets.manifest import DatasetManifest
+from ..fingerprint import fingerprint
+from ..method import SYNTHETIC, SYNTHETIC_REAL, Method, stage_fields
+from ..spec import CellSpec
+from ..store import ResultsStore
+from ..store.environment import environment
+from . import stages
+from .events import CellOutcome, Reporter
+from .workdir import WorkDir
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Cell:
+    """A cell ready to run: its spec plus the resolved objects the spec names."""
+
+    spec: CellSpec
+    method: Method
+    method_config: object  # the method's validated Config (run fields included)
+    classifier: Classifier
+    classifier_config: object
+    dataset: DatasetManifest
+    fewshot: FewShot
+    provenance: dict = field(default_factory=dict)  # plugin names and versions, dataset summary
+
+
+def artifact_keys(cell: Cell) -> dict:
+    """The fingerprint of each stage's artifact. A stage's key holds the key of the stage it reads from."""
+    spec, method = cell.spec, cell.method
+    keys = {"dataset": spec.inputs["dataset"], "fewshot": cell.fewshot.fingerprint()}
+    if method.generates and spec.setting in (SYNTHETIC, SYNTHETIC_REAL):
+        keys["adapt"] = fingerprint({
+            "method": method.name, "version": cell.provenance.get("method_version"),
+            "config": stage_fields(cell.method_config, "adapt"), "fewshot": keys["fewshot"], "sd": spec.inputs["sd"],
+            "prompts": [cell.dataset.prompt(label) for label in range(len(cell.dataset.classes))],
+            "precision": spec.precision,
+        })
+        keys["generate"] = fingerprint({"adapt": keys["adapt"],
+                                        "config": stage_fields(cell.method_config, "generate")})
+    keys["classifier"] = fingerprint({
+        "generate": keys.get("generate"), "setting": spec.setting, "classifier": spec.classifier,
+        "version": cell.provenance.get("classifier_version"), "config": spec.classifier_config,
+        "clip": spec.inputs["clip"], "fewshot": keys["fewshot"], "dataset": keys["dataset"], "seed": spec.seed,
+        "precision": spec.precision,
+    })
+    return keys
+
+
+def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Reporter) -> CellOutcome:
+    spec = cell.spec
+    key = spec.key()
+    if store.has(key):
+        return CellOutcome(spec, "skipped")
+    start = time.perf_counter()
+    device = spec.runtime["device"]
+    timings: dict[str, float] = {}
+    reused: dict[str, object] = {}
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+    keys = artifact_keys(cell)
+    t = time.perf_counter()
+    save_few_shot(cell.fewshot, workdir.fewshot(spec.dataset, keys["fewshot"]))
+    timings["fewshot"] = time.perf_counter() - t
+
+    ctx = CellContext(spec=spec, config=cell.method_config, dataset=cell.dataset, fewshot=cell.fewshot,
+                      device=device, dtype=DTYPES[spec.precision], progress=reporter.progress)
+    synthetic, generation = [], None
+    if "generate" in keys:
+        t = time.perf_counter()
+        lora_files, made = stages.adapt(cell.method, ctx, workdir.adapt(spec.method, keys["adapt"]))
+        timings["adapt"] = time.perf_counter() - t
+        reused["adapt_units"] = len(ctx.adaptations) - made
+        t = time.perf_counter()
+        synthetic, report = stages.generate_images(cell.method, ctx, workdir.generated(spec.method, keys["generate"]),
+                                                   lora_files, spec.runtime["batch_size"])
+        timings["generate"] = time.perf_counter() - t
+        reused["images"] = report.reused
+        generation = stages.generation_summary(report)
+
+    job = TrainJob(dataset=cell.dataset, fewshot=cell.fewshot, synthetic=synthetic, setting=spec.setting,
+                   config=cell.classifier_config, clip_model=spec.clip_model, seed=spec.seed, device=device,
+                   progress=reporter.progress)
+    t = time.perf_counter()
+    state, reused["classifier"] = stages.train(cell.classifier, job, workdir.classifier(keys["classifier"]))
+    timings["train"] = time.perf_counter() - t
+    t = time.perf_counter()
+    metrics = stages.evaluate(cell.classifier, job, state)
+    timings["evaluate"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - start
+
+    record = {
+        "cell_key": key,
+        "spec": spec.model_dump(mode="json"),
+        "artifacts": keys,
+        "reused": reused,
+        "provenance": cell.provenance,
+        "method_notes": cell.method.notes,
+        "environment": environment(),
+        "timings_s": timings,
+        "peak_memory_mb": peak_memory_mb(device),
+        "generation": generation,
+        "classifier": job.info,
+        "metrics": metrics,
+        "argv": sys.argv,
+    }
+    store.add(spec.model_dump(mode="json"), key, metrics["top1"], record)
+    return CellOutcome(spec, "done", top1=metrics["top1"], seconds=timings["total"])
+
+
+def peak_memory_mb(device: str) -> dict:
+    # ru_maxrss is the process's peak so far (KiB on Linux): an upper bound for this cell when cells share a process.
+    out = {"process_rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.startswith("cuda"):
+        out["cuda_peak"] = torch.cuda.max_memory_allocated() / 2**20
+    return out

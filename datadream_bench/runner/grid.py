@@ -1,0 +1,171 @@
+"""From a RunRequest to cells, checked before any expensive work; then the cells, each on its own.
+
+Everything that can be wrong with the request (a name, a setting, a dataset, a missing model) is found by
+plan_grid, which loads no model: a usage error costs seconds, never a half-finished grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from ..config import resolve_config, route_overrides
+from ..datasets.adapter import DatasetOptions
+from ..datasets.fewshot import draw_few_shot
+from ..errors import UsageError
+from ..method import SETTINGS, stage_fields
+from ..models import loading
+from ..plugins import Registry
+from ..profiles import get_profile
+from ..spec import CellSpec, RunRequest
+from ..store import ResultsStore
+from .cell import DTYPES, Cell, run_cell
+from .events import CellOutcome, Reporter
+from .workdir import WorkDir
+
+log = logging.getLogger("dd_bench")
+
+
+@dataclass
+class GridOutcome:
+    outcomes: list[CellOutcome] = field(default_factory=list)
+
+    def with_status(self, status: str) -> list[CellOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def failed(self) -> list[CellOutcome]:
+        return self.with_status("failed")
+
+
+def expand(names: list[str], table: dict, kind: str, include=lambda obj: True) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        chosen = [n for n, obj in table.items() if include(obj)] if name == "all" else [name]
+        for n in chosen:
+            if n not in table:
+                valid = ", ".join(sorted(table)) or "(none installed)"
+                raise UsageError(f"unknown {kind} {n!r}; valid {kind}s: {valid}, or all")
+            if n not in out:
+                out.append(n)
+    return out
+
+
+def settings_for(method, requested: list[str] | None) -> list[str]:
+    """A generating method runs the requested settings it supports; a reference row always runs its own."""
+    if requested is None or not method.generates:
+        return list(method.settings)
+    return [s for s in requested if s in method.settings]
+
+
+def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
+    profile = get_profile(request.profile)
+    bad = [s for s in request.settings or [] if s not in SETTINGS]
+    if bad:
+        raise UsageError(f"unknown setting(s) {bad}; valid: {', '.join(SETTINGS)}")
+    methods = expand(request.methods, registry.methods, "method")
+    classifier = registry.get("classifiers", request.classifier)
+    if request.datasets:
+        datasets = expand(request.datasets, registry.datasets, "dataset", include=lambda a: a.needs_data_root)
+    else:
+        datasets = [profile.default_dataset]
+        log.info("no --dataset given: running on the built-in demo (%s)", profile.default_dataset)
+    if not datasets or datasets == [None]:
+        raise UsageError(f"profile {profile.name!r} has no default dataset: give --dataset")
+    shots = request.shots or [profile.default_shots]
+    if not request.seeds:
+        raise UsageError("no seeds given")
+
+    method_objs = {m: registry.get("methods", m) for m in methods}
+    per_method, for_classifier = route_overrides(request.overrides, {m: o.Config for m, o in method_objs.items()},
+                                                 classifier.name)
+    configs = {m: resolve_config(m, o.Config, o.profile_defaults, profile.name, per_method[m])
+               for m, o in method_objs.items()}
+    classifier_config = resolve_config(classifier.name, classifier.Config, classifier.profile_defaults,
+                                       profile.name, for_classifier)
+    method_settings = {m: settings_for(o, request.settings) for m, o in method_objs.items()}
+    empty = [m for m, s in method_settings.items() if not s]
+    if empty:
+        raise UsageError(f"{', '.join(empty)}: none of the requested settings {request.settings} applies "
+                         f"(supported: {', '.join(f'{m}: {list(method_objs[m].settings)}' for m in empty)})")
+
+    device = request.device or loading.default_device()
+    precision = request.precision or {v: k for k, v in DTYPES.items()}[loading.default_dtype(device)]
+    if precision not in DTYPES:
+        raise UsageError(f"unknown precision {precision!r}; valid: {', '.join(DTYPES)}")
+    sd_model = request.sd_model or profile.sd_model
+    clip_model = request.clip_model or profile.clip_model
+    # Resolving checks that the weights are on disk (never downloads); fingerprints key every artifact.
+    model_fps = {"clip": loading.model_fingerprint(clip_model, "clip")}
+    needs_sd = any(o.generates for o in method_objs.values())
+    model_fps["sd"] = loading.model_fingerprint(sd_model, "sd") if needs_sd else None
+
+    workdir = WorkDir(request.work_dir)
+    cells: list[Cell] = []
+    for dataset_key in datasets:
+        adapter = registry.get("datasets", dataset_key)
+        if adapter.needs_data_root and request.data_root is None and "path" not in request.dataset_options.get(
+                dataset_key, {}):
+            raise UsageError(f"dataset {dataset_key!r} needs --data-root (the folder that holds your copy of it)")
+        options = DatasetOptions(data_root=request.data_root, work_dir=workdir.root,
+                                 extra=dict(request.dataset_options.get(dataset_key, {})))
+        manifest = adapter.load(options)
+        data_fp = manifest.fingerprint()
+        for seed in request.seeds:
+            for k in shots:
+                fewshot = draw_few_shot(manifest, seed, k)
+                for m in methods:
+                    method = method_objs[m]
+                    config = configs[m]
+                    run_fields = stage_fields(config, "run")
+                    runtime = {"device": device, "batch_size": 8, **run_fields}
+                    if request.batch_size:
+                        runtime["batch_size"] = request.batch_size
+                    for setting in method_settings[m]:
+                        spec = CellSpec(
+                            method=m, dataset=dataset_key, shots=k, seed=seed, setting=setting,
+                            classifier=classifier.name, profile=profile.name,
+                            sd_model=sd_model if method.generates else "", clip_model=clip_model,
+                            method_config={name: value for name, value in config.model_dump(mode="json").items()
+                                           if name not in run_fields},
+                            classifier_config=classifier_config.model_dump(mode="json"), precision=precision,
+                            inputs={"dataset": data_fp, "sd": model_fps["sd"] if method.generates else None,
+                                    "clip": model_fps["clip"]},
+                            data_root=str(request.data_root) if request.data_root else None, runtime=runtime,
+                        )
+                        cells.append(Cell(spec, method, config, classifier, classifier_config, manifest, fewshot,
+                                          provenance=provenance(registry, m, classifier.name, manifest)))
+    return cells
+
+
+def provenance(registry: Registry, method: str, classifier: str, manifest) -> dict:
+    versions = {p.name: p.version for p in registry.plugins}
+    method_plugin = registry.owner[("methods", method)]
+    classifier_plugin = registry.owner[("classifiers", classifier)]
+    return {
+        "method_plugin": method_plugin, "method_version": versions.get(method_plugin),
+        "classifier_plugin": classifier_plugin, "classifier_version": versions.get(classifier_plugin),
+        "dataset": manifest.summary(),
+    }
+
+
+def run_grid(cells: list[Cell], work_dir, reporter: Reporter | None = None) -> GridOutcome:
+    """Run each cell; a failing cell is recorded and the others still run."""
+    reporter = reporter or Reporter()
+    workdir = WorkDir(work_dir)
+    store = ResultsStore(workdir.store)
+    outcome = GridOutcome()
+    for i, cell in enumerate(cells):
+        reporter.cell_started(i, len(cells), cell.spec)
+        start = time.perf_counter()
+        try:
+            result = run_cell(cell, workdir, store, reporter)
+        except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the grid
+            log.error("%s failed:\n%s", cell.spec.label(), traceback.format_exc())
+            result = CellOutcome(cell.spec, "failed", seconds=time.perf_counter() - start,
+                                 error=f"{type(e).__name__}: {e}")
+        outcome.outcomes.append(result)
+        reporter.cell_finished(result)
+    return outcome
