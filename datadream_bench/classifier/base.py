@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +31,7 @@ class TrainJob:
     device: str
     progress: Callable[[str, int, int], None] = lambda what, done, total: None
     info: dict = field(default_factory=dict)  # the classifier records what it did (epochs run, best epoch, ...)
+    cache_dir: Path | None = None  # where decoded images may be kept between settings and stages (None: in memory)
 
 
 class Classifier:
