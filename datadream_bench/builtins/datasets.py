@@ -1,9 +1,11 @@
-"""Built-in dataset plugins: the demo digits world (and the ten paper datasets)."""
+"""Built-in dataset plugins: the demo digits world and the ten paper datasets."""
 
 from __future__ import annotations
 
 from .. import api
 from ..datasets.demo import demo_dataset
+from ..datasets.paper import PaperDataset
+from ..datasets.registry import DATASETS
 
 
 class DemoDigits(api.DatasetAdapter):
@@ -19,3 +21,5 @@ class DemoDigits(api.DatasetAdapter):
 @api.hookimpl
 def register_datasets(register):
     register(DemoDigits())
+    for info in DATASETS.values():
+        register(PaperDataset(info))

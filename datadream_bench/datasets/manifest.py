@@ -44,10 +44,11 @@ class DatasetManifest:
         cached = self.meta.get("_fingerprint")
         if cached:
             return cached
+        digests = self.meta.get("_digests") or {}  # filled by validation, which reads every file once anyway
         content = {
             "classes": list(self.classes),
             "splits": {
-                name: sorted([file_digest(s.path), s.label] for s in samples)
+                name: sorted([digests.get(s.path) or file_digest(s.path), s.label] for s in samples)
                 for name, samples in sorted(self.splits.items())
             },
         }
