@@ -13,10 +13,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Sampler:
-    def __init__(self, pipe, device: str, dtype: torch.dtype):
+    def __init__(self, pipe, device: str, dtype: torch.dtype, config=None):
         self.pipe = pipe
         self.device = device
         self.dtype = dtype
+        self.config = config  # the method's validated Config for this cell (steps, guidance, ...)
         self._img2img = None
 
     @staticmethod

@@ -59,7 +59,7 @@ def generate_images(method: Method, ctx: CellContext, folder: Path, lora_files: 
         raise ValueError(f"{method.name}.plan names adapters that the adapt stage did not produce: {unknown[:5]}")
     pipe = ctx.sd_pipeline()
     check_prompts_fit(pipe.tokenizer, sorted({r.prompt for r in requests}), f"{method.name} prompts")
-    sampler = Sampler(pipe, ctx.device, ctx.dtype)
+    sampler = Sampler(pipe, ctx.device, ctx.dtype, config=ctx.config)
     report = generate(method, sampler, requests, folder, batch_size=batch_size,
                       load_adapter=lambda unit: load_lora(lora_files[unit]), progress=ctx.progress)
     done = read_manifest(folder / "manifest.jsonl")
