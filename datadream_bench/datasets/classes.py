@@ -84,7 +84,8 @@ def _from_list(info, raws, where, problems, class_list, list_file, class_map, dr
     label_of: dict[str, int] = {}
     for raw in raws:
         name = class_map.get(raw) or class_name(info, raw)
-        hits = ([by_id[raw]] if raw in by_id else by_name.get(name) or by_norm.get(normalized(name))
+        ident = raw if raw in by_id else name  # a class_map may point a label name at an id (e.g. a wnid)
+        hits = ([by_id[ident]] if ident in by_id else by_name.get(name) or by_norm.get(normalized(name))
                 or ([int(raw) - 1] if info.style == "numeric" and raw.isdigit() and 0 < int(raw) <= len(names)
                     else []))
         if len(hits) == 1:

@@ -70,8 +70,9 @@ class PaperDataset(DatasetAdapter):
         else:
             source, root = locate(self.info, extra.get("source", "auto"), Path(base).expanduser())
         ctx = Context(self.info, root, Path(options.work_dir), extra, class_map=_read_class_map(extra))
-        if extra.get("classes"):
-            ctx.class_list, ctx.list_file = read_class_list(extra["classes"]), str(extra["classes"])
+        listed = extra.get("classes") or _beside(self.info, root)
+        if listed:
+            ctx.class_list, ctx.list_file = read_class_list(listed), str(listed)
         found = SOURCES[source].read(ctx)
         splits = {name: tuple(samples) for name, samples in found.splits.items()}
         splits, notes = protocols.apply(self.key, protocol, splits)
@@ -97,3 +98,14 @@ def _read_class_map(extra: dict) -> dict | None:
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise UsageError(f"class map {path}: expected a mapping {{folder or label name: class name}}")
     return {str(k): v for k, v in data.items()}
+
+
+_BESIDE = {"wnid": "classnames.txt", "numeric": "cat_to_name.json"}
+
+
+def _beside(info: DatasetInfo, root: Path) -> Path | None:
+    """The class list that copies keep beside the images: ImageNet's classnames.txt, Flowers' cat_to_name.json."""
+    name = _BESIDE.get(info.style)
+    if name is None:
+        return None
+    return next((d / name for d in (root, root.parent) if (d / name).is_file()), None)

@@ -106,11 +106,20 @@ def _carve(info: DatasetInfo, pool: list[Sample], names, root: Path, fractions: 
         perm = np.random.default_rng(seed_from("carve", info.key, names[label] if names else label)).permutation(
             len(group))
         start = 0
-        for i, name in enumerate(order):
-            stop = len(group) if i == len(order) - 1 else start + int(round(fractions[name] * len(group)))
-            out[name].extend(group[j] for j in perm[start:stop])
-            start = stop
+        for name, count in zip(order, _part_sizes([fractions[name] for name in order], len(group))):
+            out[name].extend(group[j] for j in perm[start:start + count])
+            start += count
     return out
+
+
+def _part_sizes(fractions: list[float], n: int) -> list[int]:
+    """Rounded shares of n; the last part takes the rest, and with n >= parts no part is left empty."""
+    sizes = [int(round(f * n)) for f in fractions[:-1]]
+    if n >= len(fractions):
+        sizes = [max(1, s) for s in sizes]
+        while sum(sizes) > n - 1:
+            sizes[sizes.index(max(sizes))] -= 1
+    return sizes + [n - sum(sizes)]
 
 
 def _relative(path: str, root: Path) -> str:

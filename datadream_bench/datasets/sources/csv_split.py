@@ -61,7 +61,7 @@ def read(ctx: Context) -> Found:
                 rows.origin[split] = split_csv.name
                 given = (row.get("class") or "").strip()
                 folder = (by_idx.get(given) or (given if given in official else by_name.get(given))) if given \
-                    else Path(row["filename"].strip()).parts[0]
+                    else _class_folder(row["filename"].strip(), official)
                 if folder not in official:
                     what = f"class {given!r}" if given else f"folder {folder!r}"
                     rows.problems.append(Problem(str(path), f"{split_csv.name} row {i + 2}: {what} is outside the "
@@ -86,3 +86,13 @@ def _image_root(ctx: Context, files: list[Path]) -> Path:
                 if (c / first["filename"].strip()).exists():
                     return c
     return candidates[1]
+
+
+def _class_folder(filename: str, official: dict) -> str:
+    """The longest leading folder of filename that metadata.csv names (SUN397's are two levels: "a/abbey")."""
+    parts = Path(filename).parts[:-1]
+    for depth in range(len(parts), 0, -1):
+        prefix = "/".join(parts[:depth])
+        if prefix in official:
+            return prefix
+    return parts[0] if parts else filename

@@ -110,10 +110,6 @@ def _flowers(ctx: Context) -> Found:
         rows.origin[split] = "setid.mat"
         for image_id in matfiles.field(ctx.root / "setid.mat", key):
             rows.add(split, ctx.root / "jpg" / f"image_{int(image_id):05d}.jpg", str(int(labels[int(image_id) - 1])))
-    if ctx.class_list is None:
-        names = first_existing([d / "cat_to_name.json" for d in (ctx.root, ctx.root.parent)])
-        if names is not None:
-            ctx.class_list, ctx.list_file = read_class_list(names), str(names)
     return finish(ctx, "torchvision", rows, str(ctx.root / "imagelabels.mat"),
                   notes=["official setid.mat split (1020/1020/6149), not CoOp's"])
 
