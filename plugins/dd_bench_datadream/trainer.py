@@ -255,12 +255,17 @@ def _snapshot(module: torch.nn.Module) -> dict:
         "attrs": set(module.__dict__),
         "requires_grad": {n: p.requires_grad for n, p in module.named_parameters()},
         "training": {n: m.training for n, m in module.named_modules()},
+        # peft adds its adapter to a peft_config dict already on the module (left by other PEFT users) in place.
+        "peft_config": dict(module.peft_config) if isinstance(getattr(module, "peft_config", None), dict) else None,
     }
 
 
 def _put_back(module: torch.nn.Module, saved: dict) -> None:
     for attr in set(module.__dict__) - saved["attrs"]:  # peft leaves its config on the model
         delattr(module, attr)
+    if saved["peft_config"] is not None:
+        module.peft_config.clear()
+        module.peft_config.update(saved["peft_config"])
     for n, p in module.named_parameters():
         p.requires_grad_(saved["requires_grad"][n])
         p.grad = None
