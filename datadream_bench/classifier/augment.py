@@ -295,15 +295,31 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-def train_transform(images: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
-    """uint8 (B,3,S,S) -> normalised float (B,3,size,size), the whole training chain. S may exceed size."""
+CHAINS = ("paper", "crop-flip", "none")
+
+
+def train_transform(images: torch.Tensor, size: int, g: torch.Generator, chain: str = "paper") -> torch.Tensor:
+    """uint8 (B,3,S,S) -> normalised float (B,3,size,size). S may exceed size.
+
+    chain "paper" is the whole chain above; "crop-flip" stops after the crop and flip; "none" only resizes
+    (ablations, and for backbones too small to learn through the full chain).
+    """
+    if chain not in CHAINS:
+        raise ValueError(f"unknown augmentation chain {chain!r}; expected one of {', '.join(CHAINS)}")
     x = images.float() / 255
     b, _, h, w = x.shape
     if h != w:
         raise ValueError(f"the augmentation expects square images, got {h}x{w}")
-    x = rand_augment(x, g)
+    if chain == "none":
+        if h != size:
+            x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+        return normalize(x.clamp(0, 1))
+    if chain == "paper":
+        x = rand_augment(x, g)
     flip = torch.rand(b, generator=g) < 0.5
     x = warp(x, crop_flip_matrix(crop_boxes(g, b, h, w), flip, size), size, "bicubic", "border").clamp(0, 1)
+    if chain == "crop-flip":
+        return normalize(x)
     jitter = (torch.rand(b, generator=g) < P_JITTER).nonzero().flatten()
     if len(jitter):
         x[jitter.to(x.device)] = color_jitter(x[jitter.to(x.device)], g)

@@ -38,6 +38,9 @@ class Config(ClassifierConfig):
     lora_rank: int = Field(16, ge=1, description="LoRA rank on q/v projections of both CLIP towers")
     lora_alpha: float = Field(32, gt=0, description="LoRA alpha (scale = alpha / rank)")
     lora_dropout: float = Field(0.1, ge=0, lt=1, description="dropout on the LoRA branch input")
+    augmentation: str = Field("paper", pattern="^(paper|crop-flip|none)$",
+                              description="training augmentation: paper = RandAugment(2,9), crop, flip, jitter, "
+                                          "grayscale, blur, solarize; crop-flip = crop and flip only; none = resize")
     mix_prob: float = Field(0.2, ge=0, le=1, description="fraction of batches given MixUp or CutMix (even odds)")
     mix_alpha: float = Field(1.0, gt=0, description="Beta(alpha, alpha) of the MixUp/CutMix ratio")
     real_weight: float = Field(0.8, ge=0, description="synthetic+real: weight of the cross-entropy on real shots")
@@ -165,7 +168,7 @@ class ClipLora(Classifier):
             epoch, i, rows = item
             images, labels, real = trainset.batch(rows)
             g = torch.Generator().manual_seed(seed_from("augment", job.seed, epoch, i))
-            x = augment.train_transform(images.to(job.device, non_blocking=True), size, g)
+            x = augment.train_transform(images.to(job.device, non_blocking=True), size, g, cfg.augmentation)
             rng = np.random.default_rng(seed_from("mix", job.seed, epoch, i))
             x, targets = augment.mix(x, labels, real, n_classes, rng, cfg.mix_prob, cfg.mix_alpha)
             return x, targets, real

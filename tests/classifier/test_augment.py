@@ -37,6 +37,20 @@ def test_train_transform_is_deterministic_by_seed():
     assert not torch.allclose(a, c)
 
 
+def test_lighter_chains():
+    images = torch.randint(0, 256, (4, 3, 37, 37), dtype=torch.uint8)
+    g = torch.Generator().manual_seed(0)
+    none = A.train_transform(images, 32, g, "none")
+    resized = F.interpolate(images.float() / 255, size=(32, 32), mode="bicubic", antialias=True).clamp(0, 1)
+    assert torch.allclose(none, A.normalize(resized))
+    same = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    assert torch.allclose(A.train_transform(same, 32, g, "none"), A.test_transform(same))
+    crop = A.train_transform(images, 32, torch.Generator().manual_seed(1), "crop-flip")
+    assert crop.shape == (4, 3, 32, 32) and not torch.allclose(crop, none)
+    with pytest.raises(ValueError, match="unknown augmentation chain"):
+        A.train_transform(images, 32, g, "heavy")
+
+
 def test_train_transform_rejects_non_square():
     with pytest.raises(ValueError, match="square"):
         A.train_transform(torch.zeros(1, 3, 32, 40, dtype=torch.uint8), 32, torch.Generator())
