@@ -6,6 +6,7 @@ import pytest
 from datadream_bench.engine.generate import generate
 from datadream_bench.engine.sampler import Sampler
 from datadream_bench.plugins import load_registry
+from datadream_bench.testing import check_method
 from dd_bench_datadream.method import DataDreamClassWise
 from dd_bench_zero_shot_sd.method import ZeroShotConfig, ZeroShotSD
 
@@ -63,8 +64,7 @@ def test_sample_uses_the_configured_steps_and_guidance(make_ctx):
 
 def test_generates_through_the_engine_on_the_tiny_model(make_ctx, tiny_pipe, tmp_path):
     ctx = make_ctx(ZS, images_per_class=2, num_inference_steps=2)
-    sampler = Sampler(tiny_pipe, "cpu", ctx.dtype)
-    sampler.config = ctx.config
+    sampler = Sampler(tiny_pipe, "cpu", ctx.dtype, config=ctx.config)
     requests = ZS.plan(ctx)
     report = generate(ZS, sampler, requests, tmp_path, batch_size=3, load_adapter=lambda unit: None)
     assert report.images == len(requests)
@@ -74,3 +74,10 @@ def test_generates_through_the_engine_on_the_tiny_model(make_ctx, tiny_pipe, tmp
 
     with Image.open(files[0]) as img:
         assert img.size == (32, 32) and np.asarray(img).std() > 0
+
+
+@pytest.mark.slow
+def test_whole_pipeline_on_tiny_models(tmp_path):
+    records = check_method("zero-shot-sd", tmp_path)
+    assert {r["spec"]["setting"] for r in records} == {"synthetic", "synthetic+real"}
+    assert all(r["generation"] is None or r["generation"]["images"] + r["generation"]["reused"] == 20 for r in records)
