@@ -57,7 +57,7 @@ class _DataDream(api.Method):
         )
 
     def examples(self, ctx: api.CellContext, label: int) -> list[Example]:
-        return [Example(api.load_rgb(s.path), ctx.prompt(label)) for s in ctx.fewshot.shots[label]]
+        return [Example(s.path, ctx.prompt(label)) for s in ctx.fewshot.shots[label]]
 
     def sample(self, sampler: api.Sampler, batch: list[api.ImageRequest]):
         config = generation_config(sampler)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -29,8 +30,18 @@ ADAPTER = "datadream"
 
 @dataclass(frozen=True)
 class Example:
-    image: Image.Image  # RGB
+    image: str | Path | Image.Image  # a file (decoded when training starts) or an RGB image
     prompt: str
+
+
+def load_example(example: Example) -> Image.Image:
+    image = example.image
+    if not isinstance(image, (str, Path)):
+        return image.convert("RGB")
+    try:
+        return api.load_rgb(image)
+    except ValueError as e:  # the loader's message names the file and what is wrong with it
+        raise api.UsageError(f"cannot train on a few-shot image: {e}") from None
 
 
 def resize_shorter(image: Image.Image, size: int) -> Image.Image:
@@ -148,14 +159,27 @@ class LoraTrainer:
 
     @torch.no_grad()
     def _prepare_inputs(self) -> None:
-        self.resized = [resize_shorter(e.image, self.size) for e in self.examples]
-        square = [i for i, img in enumerate(self.resized) if img.size == (self.size, self.size)]
+        # Only what a step needs is kept: the posterior of a square image, the resized copy of any other.
+        self.resized: dict[int, Image.Image] = {}
         self.moments: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for start in range(0, len(square), 16):
-            chunk = square[start : start + 16]
-            mean, std = self._encode(torch.stack([to_pixels(self.resized[i]) for i in chunk]))
-            for j, i in enumerate(chunk):
+        square: list[tuple[int, torch.Tensor]] = []
+
+        def encode_square() -> None:
+            mean, std = self._encode(torch.stack([pixels for _, pixels in square]))
+            for j, (i, _) in enumerate(square):
                 self.moments[i] = (mean[j], std[j])
+            square.clear()
+
+        for i, example in enumerate(self.examples):
+            image = resize_shorter(load_example(example), self.size)
+            if image.size == (self.size, self.size):
+                square.append((i, to_pixels(image)))
+                if len(square) == 16:
+                    encode_square()
+            else:
+                self.resized[i] = image
+        if square:
+            encode_square()
         self.token_ids = self.pipe.tokenizer(
             self.prompts, padding="max_length", max_length=self.pipe.tokenizer.model_max_length, return_tensors="pt"
         ).input_ids.to(self.device)
@@ -175,8 +199,8 @@ class LoraTrainer:
         g = generator or self.generator
         means, stds = [], []
         for i in indices:
-            img = self.resized[i]
-            w, h = img.size
+            img = self.resized.get(i)
+            w, h = img.size if img is not None else (self.size, self.size)
             top = int(torch.randint(0, h - self.size + 1, (1,), generator=g))
             left = int(torch.randint(0, w - self.size + 1, (1,), generator=g))
             if i in self.moments:
@@ -193,10 +217,12 @@ class LoraTrainer:
         return (z - shift) * self.vae.config.scaling_factor
 
     def text_states(self, indices: list[int]) -> torch.Tensor:
-        rows = self.prompt_index[indices].to(self.device)
+        rows = self.prompt_index[indices]
         if self.frozen_text is not None:
-            return self.frozen_text[rows]
-        return self.text_encoder(self.token_ids[rows])[0]
+            return self.frozen_text[rows.to(self.device)]
+        # Each distinct prompt of the batch goes through the encoder once (a class-wise batch has one).
+        unique, inverse = torch.unique(rows, return_inverse=True)
+        return self.text_encoder(self.token_ids[unique.to(self.device)])[0][inverse.to(self.device)]
 
     def loss(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, indices: list[int]):
         """The diffusion loss of the examples at given latents, noise and timesteps (MSE to noise or v)."""

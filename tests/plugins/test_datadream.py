@@ -47,7 +47,7 @@ def assert_same_base(before, after):
 
 
 def digit_examples(digits, label, k):
-    return [Example(load_rgb(s.path), digits.prompt(label)) for s in digits.by_class("train")[label][:k]]
+    return [Example(s.path, digits.prompt(label)) for s in digits.by_class("train")[label][:k]]
 
 
 def test_training_lowers_the_loss_on_a_fixed_probe_batch(tiny_pipe, digits):
@@ -161,10 +161,6 @@ class Spy(LoraTrainer):
         super().__init__(pipe, examples, config, seed)
 
 
-def pixels(image):
-    return np.asarray(image)
-
-
 def test_dataset_wise_unit_trains_on_every_class_with_its_own_prompt(make_ctx, monkeypatch):
     monkeypatch.setattr(dd_method, "LoraTrainer", Spy)
     Spy.seen = []
@@ -175,8 +171,7 @@ def test_dataset_wise_unit_trains_on_every_class_with_its_own_prompt(make_ctx, m
     expected = [(s.path, label) for label, group in enumerate(ctx.fewshot.shots) for s in group]
     assert len(examples) == len(expected) == 2 * len(ctx.dataset.classes)
     for example, (path, label) in zip(examples, expected):
-        assert example.prompt == ctx.prompt(label)
-        assert np.array_equal(pixels(example.image), pixels(load_rgb(path)))
+        assert (example.image, example.prompt) == (path, ctx.prompt(label))
     assert len({e.prompt for e in examples}) == len(ctx.dataset.classes)
 
 
@@ -188,9 +183,7 @@ def test_class_wise_unit_trains_on_its_own_class_only(make_ctx, monkeypatch):
     assert units == [class_unit(label) for label in range(len(ctx.dataset.classes))]
     CLS.adapt(ctx, units[2])
     (examples,) = Spy.seen
-    assert [e.prompt for e in examples] == [ctx.prompt(2)] * 3
-    for example, shot in zip(examples, ctx.fewshot.shots[2]):
-        assert np.array_equal(pixels(example.image), pixels(load_rgb(shot.path)))
+    assert [(e.image, e.prompt) for e in examples] == [(s.path, ctx.prompt(2)) for s in ctx.fewshot.shots[2]]
 
 
 def test_unknown_unit_is_a_usage_error(make_ctx):
@@ -270,6 +263,17 @@ def test_a_prompt_longer_than_the_context_is_refused_before_any_work(tiny_pipe, 
     assert encoded == []
 
 
+def test_a_broken_image_is_a_usage_error_naming_the_file(tiny_pipe, tmp_path):
+    bad = tmp_path / "truncated.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    trainer = LoraTrainer(tiny_pipe, [Example(str(bad), "a photo of a digit zero")], DataDreamConfig(), seed=0)
+    before = snapshot(tiny_pipe)
+    with pytest.raises(api.UsageError, match="truncated.png"):
+        with trainer:
+            pass
+    assert_same_base(before, snapshot(tiny_pipe))
+
+
 def test_square_images_are_encoded_once_and_others_every_step(tiny_pipe, digits, monkeypatch):
     calls = []
     real_encode = tiny_pipe.vae.encode
@@ -286,7 +290,7 @@ def test_square_images_are_encoded_once_and_others_every_step(tiny_pipe, digits,
     assert calls == [4]  # one batched encode at setup, none per step
 
     calls.clear()
-    wide = square[0].image.resize((48, 32))
+    wide = load_rgb(square[0].image).resize((48, 32))
     with LoraTrainer(tiny_pipe, [Example(wide, square[0].prompt)], config, seed=0) as trainer:
         trainer.train()
         first = trainer.weights().tensors
