@@ -2,20 +2,28 @@
 
 Each image's seed comes from its id, so batch size, resume point and sharding never change which image is which.
 A crash loses at most the batches whose files were not yet written; a rerun makes only what is missing.
+
+With a filter (see engine.filter), each image id is a slot with a fixed sequence of candidates: candidate `attempt`
+is seeded from the id and the attempt number only. The first candidate the filter accepts is kept; after
+max_attempts rejections the last candidate is kept and marked forced. Rejections are logged as they happen, so a
+resumed run goes on from the next candidate and keeps the same images an unbroken run keeps.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
+from ..fingerprint import seed_from
 from ..method import ImageRequest, Method
+from .filter import ImageFilter
 from .lora import LoraWeights, merged_lora
-from .manifest import ManifestWriter, read_manifest, write_atomic
+from .manifest import MANIFEST, REJECTIONS, ManifestWriter, read_manifest, read_rejections, write_atomic
 from .sampler import Sampler
 
 
@@ -26,6 +34,9 @@ class GenerationReport:
     seconds: float = 0.0
     adapter_seconds: float = 0.0  # time spent merging / restoring LoRA weights
     per_class: dict = field(default_factory=dict)
+    # With a filter: its settings, and per class (and in total) candidates, accepted, rejected, forced,
+    # acceptance_rate and filter seconds, over the whole generated set (earlier calls included).
+    filter: dict | None = None
 
 
 def plan_batches(requests: list[ImageRequest], batch_size: int) -> list[list[ImageRequest]]:
@@ -45,6 +56,11 @@ def check_requests(requests: list[ImageRequest]) -> None:
         seen.add(r.id)
 
 
+def default_candidate_seed(request: ImageRequest, attempt: int) -> int:
+    """Candidate 0 is the request's own seed; later ones come from it and the attempt number."""
+    return request.seed if attempt == 0 else seed_from("candidate", request.seed, attempt)
+
+
 def generate(
     method: Method,
     sampler: Sampler,
@@ -55,16 +71,23 @@ def generate(
     load_adapter: Callable[[str], LoraWeights],
     progress: Callable[[str, int, int], None] = lambda what, done, total: None,
     writers: int = 2,
+    image_filter: ImageFilter | None = None,
+    candidate_seed: Callable[[ImageRequest, int], int] = default_candidate_seed,
+    class_names: Sequence[str] | None = None,
 ) -> GenerationReport:
     check_requests(requests)
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / "manifest.jsonl"
-    done = read_manifest(manifest_path)
+    done = read_manifest(out_dir / MANIFEST)
     pending = [r for r in requests if r.id not in done]
     report = GenerationReport(reused=len(requests) - len(pending))
     start = time.perf_counter()
     components = {"unet": sampler.pipe.unet, "text_encoder": sampler.pipe.text_encoder}
-    writer = ManifestWriter(manifest_path)
+    max_attempts = image_filter.max_attempts if image_filter is not None else 1
+    rejected_before = read_rejections(out_dir / REJECTIONS) if image_filter is not None else {}
+    # The next candidate of each pending slot: the one after its last logged rejection.
+    attempt = {r.id: 1 + max(rejected_before.get(r.id, {-1: None})) for r in pending}
+    writer = ManifestWriter(out_dir / MANIFEST)
+    rejection_log = ManifestWriter(out_dir / REJECTIONS) if image_filter is not None else None
     finished = report.reused
     progress("generate", finished, len(requests))
     in_flight: list[tuple[list[Future], list[dict]]] = []
@@ -82,31 +105,101 @@ def generate(
 
     try:
         with ThreadPoolExecutor(max_workers=writers) as pool:
-            for adapter, group in groupby(plan_batches(pending, batch_size), key=lambda b: b[0].adapter):
+            for adapter, group in groupby(pending, key=lambda r: r.adapter):
                 t = time.perf_counter()
                 weights = load_adapter(adapter) if adapter else None
                 with merged_lora(components, weights):
                     report.adapter_seconds += time.perf_counter() - t
-                    for batch in group:
+                    # Rejected slots go back in the queue, so batches stay full while some slots retry.
+                    queue = deque(group)
+                    while queue:
+                        slots = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+                        batch = [replace(r, seed=candidate_seed(r, attempt[r.id])) for r in slots]
                         images = method.sample(sampler, batch)
                         if len(images) != len(batch):
                             raise ValueError(f"{method.name}.sample returned {len(images)} images for {len(batch)}")
-                        futures, records = [], []
-                        for req, img in zip(batch, images):
+                        verdicts, filter_seconds = [True] * len(batch), 0.0
+                        if image_filter is not None:
+                            t = time.perf_counter()
+                            verdicts = list(image_filter.accept(batch, images))
+                            filter_seconds = (time.perf_counter() - t) / len(batch)
+                            if len(verdicts) != len(batch):
+                                raise ValueError(f"the filter judged {len(verdicts)} images of {len(batch)}")
+                        futures, records, rejections = [], [], []
+                        for slot, req, img, ok in zip(slots, batch, images, verdicts):
+                            a = attempt[req.id]
+                            if not ok and a + 1 < max_attempts:
+                                rejections.append({"id": req.id, "label": req.label, "attempt": a, "seed": req.seed,
+                                                   "filter_seconds": filter_seconds})
+                                attempt[req.id] = a + 1
+                                queue.append(slot)
+                                continue
                             rel = f"images/{req.label:04d}/{req.id}.png"
                             futures.append(pool.submit(write_atomic, img, out_dir / rel))
-                            records.append(_record(req, rel))
+                            record = _record(req, rel)
+                            if image_filter is not None:
+                                record.update(attempt=a, forced=not ok, filter_seconds=filter_seconds)
+                            records.append(record)
                             report.per_class[req.label] = report.per_class.get(req.label, 0) + 1
-                        in_flight.append((futures, records))
-                        report.images += len(batch)
+                        if rejection_log is not None:
+                            rejection_log.append(rejections)
+                        if records:
+                            in_flight.append((futures, records))
+                            report.images += len(records)
                         settle(keep=1)  # keep the GPU busy with the next batch while this one is written
                     t = time.perf_counter()
                 report.adapter_seconds += time.perf_counter() - t
             settle(keep=0)
     finally:
         writer.close()
+        if rejection_log is not None:
+            rejection_log.close()
+    if image_filter is not None:
+        report.filter = filter_summary(out_dir, requests, image_filter, class_names)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def filter_summary(out_dir: Path, requests: list[ImageRequest], image_filter: ImageFilter,
+                   class_names: Sequence[str] | None = None) -> dict:
+    """Per class: candidates judged, accepted by the filter, rejected, forced, acceptance rate, filter seconds."""
+    done = read_manifest(out_dir / MANIFEST)
+    rejected = read_rejections(out_dir / REJECTIONS)
+    ids = {r.id: r.label for r in requests}
+    per_label: dict[int, dict] = {}
+
+    def row(label: int) -> dict:
+        return per_label.setdefault(label, {"candidates": 0, "accepted": 0, "rejected": 0, "forced": 0,
+                                            "filter_seconds": 0.0})
+
+    for image_id, label in ids.items():
+        for rec in rejected.get(image_id, {}).values():
+            r = row(label)
+            r["candidates"] += 1
+            r["rejected"] += 1
+            r["filter_seconds"] += rec.get("filter_seconds", 0.0)
+        rec = done.get(image_id)
+        if rec is not None and "forced" in rec:
+            r = row(label)
+            r["candidates"] += 1
+            r["forced" if rec["forced"] else "accepted"] += 1
+            r["filter_seconds"] += rec.get("filter_seconds", 0.0)
+    total = {"candidates": 0, "accepted": 0, "rejected": 0, "forced": 0, "filter_seconds": 0.0}
+    per_class = {}
+    for label in sorted(per_label):
+        r = per_label[label]
+        for k in total:
+            total[k] += r[k]
+        name = class_names[label] if class_names is not None else str(label)
+        per_class[name] = _rates(r)
+    return {"settings": image_filter.describe(), "per_class": per_class, "total": _rates(total)}
+
+
+def _rates(r: dict) -> dict:
+    # The share of judged candidates the filter accepted (forced ones were rejected, then kept anyway).
+    rate = r["accepted"] / r["candidates"] if r["candidates"] else None
+    return {**r, "acceptance_rate": None if rate is None else round(rate, 4),
+            "filter_seconds": round(r["filter_seconds"], 4)}
 
 
 def _record(req: ImageRequest, rel: str) -> dict:

@@ -1,4 +1,8 @@
-"""The generated set's manifest: one JSON line per finished image, appended only after its file is in place."""
+"""The generated set's manifest: one JSON line per finished image, appended only after its file is in place.
+
+A filtering method also keeps a rejection log beside it (one JSON line per rejected candidate), so that a resumed
+run starts each unfinished image at the candidate after its last rejection.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,33 @@ import json
 import os
 from pathlib import Path
 
+MANIFEST = "manifest.jsonl"
+REJECTIONS = "rejections.jsonl"
 
-def read_manifest(path: Path) -> dict[str, dict]:
-    """id -> record for every recorded image whose file exists. A torn last line (crash mid-write) is ignored."""
-    done: dict[str, dict] = {}
+
+def _records(path: Path):
     if not path.exists():
-        return done
-    root = path.parent
+        return
     with open(path) as f:
         for line in f:
             try:
-                rec = json.loads(line)
+                yield json.loads(line)
             except json.JSONDecodeError:
                 continue  # only the line being written when the process died can be torn
-            if (root / rec["file"]).exists():
-                done[rec["id"]] = rec
-    return done
+
+
+def read_manifest(path: Path) -> dict[str, dict]:
+    """id -> record for every recorded image whose file exists. A torn last line (crash mid-write) is ignored."""
+    root = path.parent
+    return {rec["id"]: rec for rec in _records(path) if (root / rec["file"]).exists()}
+
+
+def read_rejections(path: Path) -> dict[str, dict[int, dict]]:
+    """id -> {attempt -> record} of every rejected candidate logged so far."""
+    out: dict[str, dict[int, dict]] = {}
+    for rec in _records(path):
+        out.setdefault(rec["id"], {})[rec["attempt"]] = rec
+    return out
 
 
 class ManifestWriter:
@@ -29,6 +44,8 @@ class ManifestWriter:
         self._f = open(path, "a")
 
     def append(self, records: list[dict]) -> None:
+        if not records:
+            return
         self._f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
         self._f.flush()
         os.fsync(self._f.fileno())
