@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..fingerprint import fingerprint, seed_from
+from ..fingerprint import file_digest, fingerprint, seed_from
 from .manifest import DatasetManifest, Sample
+from .problems import DatasetInvalid, Problem
+from .registry import normalized, unquote_dirname
 
 
 @dataclass(frozen=True)
@@ -20,13 +22,17 @@ class FewShot:
     k: int
     classes: tuple[str, ...]
     shots: tuple[tuple[Sample, ...], ...]  # shots[label] = k samples of that class
+    chosen: str = ""  # set for an imported set: the fingerprint of which images were chosen
 
     @property
     def samples(self) -> list[Sample]:
         return [s for group in self.shots for s in group]
 
     def fingerprint(self) -> str:
-        return fingerprint({"dataset": self.dataset_fingerprint, "seed": self.seed, "k": self.k})
+        key = {"dataset": self.dataset_fingerprint, "seed": self.seed, "k": self.k}
+        if self.chosen:
+            key["chosen"] = self.chosen
+        return fingerprint(key)
 
     def to_json(self) -> dict:
         return {
@@ -35,6 +41,7 @@ class FewShot:
             "k": self.k,
             "classes": list(self.classes),
             "shots": [[s.path for s in group] for group in self.shots],
+            **({"chosen": self.chosen} if self.chosen else {}),
         }
 
 
@@ -64,3 +71,73 @@ def save_few_shot(draw: FewShot, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(draw.to_json(), indent=1))
     tmp.replace(path)
+
+
+def import_few_shot(dataset: DatasetManifest, source: str | Path, seed: int = 0) -> FewShot:
+    """A few-shot set chosen elsewhere: <source>/<class>/<images> (DataDream's real_train_fewshot/seed0/), or a
+    file listing paths (one a line, a JSON list, or a saved draw). Every image must be a train image of its class:
+    matched to the train pool by content, so copies count. Within a class, images are taken in file-name order
+    (DataDream's smaller sets are the first k of a larger one). All problems are raised together."""
+    source = Path(source)
+    pool: dict[str, Sample] = {}
+    digests = dataset.meta.get("_digests") or {}
+    for s in dataset.split("train"):
+        pool.setdefault(digests.get(s.path) or file_digest(s.path), s)
+    problems: list[Problem] = []
+    groups: list[list[Sample]] = [[] for _ in dataset.classes]
+    for path, label in _listed(dataset, source, problems):
+        if not path.is_file():
+            problems.append(Problem(str(path), "few-shot image not found"))
+            continue
+        match = pool.get(file_digest(path))
+        if match is None:
+            problems.append(Problem(str(path), "not an image of the train split (no train file has its content)"))
+        elif label is not None and match.label != label:
+            problems.append(Problem(str(path), f"in the folder of class {dataset.classes[label]!r} but the train "
+                                               f"split labels it {dataset.classes[match.label]!r}"))
+        else:
+            groups[match.label].append(match)
+    sizes = {len(g) for g in groups}
+    if len(sizes) > 1:
+        k = max(sizes)
+        for label, g in enumerate(groups):
+            if len(g) != k:
+                problems.append(Problem(str(source), f"class {dataset.classes[label]!r} has {len(g)} few-shot "
+                                                     f"images, others {k}"))
+    if problems:
+        raise DatasetInvalid(dataset.key, problems)
+    k = sizes.pop()
+    if k < 1:
+        raise UsageError(f"{source}: no few-shot images found")
+    fp = dataset.fingerprint()
+    chosen = fingerprint([[digests.get(s.path) or file_digest(s.path) for s in g] for g in groups])
+    return FewShot(fp, seed, k, dataset.classes, tuple(tuple(g) for g in groups), chosen)
+
+
+def _listed(dataset: DatasetManifest, source: Path, problems: list[Problem]):
+    """(path, label or None) of every listed image; a class folder that matches no class is a problem."""
+    if source.is_dir():
+        index = {}
+        for label, name in enumerate(dataset.classes):
+            index.setdefault(name, label)
+            index.setdefault(normalized(name), label)
+        for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+            name = unquote_dirname(folder.name)
+            label = index.get(name, index.get(normalized(name)))
+            if label is None:
+                problems.append(Problem(str(folder), "folder matches no class of the dataset"))
+                continue
+            for f in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+                yield f, label
+        return
+    if not source.is_file():
+        raise UsageError(f"few-shot set {source} does not exist")
+    text = source.read_text()
+    if source.suffix.lower() == ".json":
+        data = json.loads(text)
+        paths = [p for group in data["shots"] for p in group] if isinstance(data, dict) else list(data)
+    else:
+        paths = [line.strip() for line in text.splitlines() if line.strip()]
+    for p in paths:
+        path = Path(p)
+        yield (path if path.is_absolute() else source.parent / path), None

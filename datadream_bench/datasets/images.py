@@ -47,9 +47,11 @@ def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
             return to_rgb(img)
     except BadImageError:
         raise
+    except Image.DecompressionBombError as e:  # Pillow's own header check, past twice its MAX_IMAGE_PIXELS
+        raise BadImageError(path, f"decompression bomb refused from its header, not decoded: {e}") from None
     except FileNotFoundError:
         raise BadImageError(path, "file not found") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError, SyntaxError) as e:
         reason = "not an image Pillow can identify" if isinstance(e, Image.UnidentifiedImageError) else str(e)
         raise BadImageError(path, f"{type(e).__name__}: {reason}") from None
 

@@ -73,11 +73,12 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
         problems = [p for p in problems if p.kind != "file"]
         skipped_by_split = {name: sum(s.path in bad for s in samples) for name, samples in manifest.splits.items()}
         skipped_by_split["unread rows"] = len(unread)
-        splits = {name: tuple(s for s in samples if s.path not in bad) for name, samples in manifest.splits.items()}
-        manifest = dataclasses.replace(manifest, splits=splits, meta={k: v for k, v in manifest.meta.items()
-                                                                      if k != "_fingerprint"})
     else:
         problems += [Problem(p, r) for p, r in sorted(bad.items())]
+    # The rest is checked on the usable files (in default mode, only to report the remaining problems too).
+    splits = {name: tuple(s for s in samples if s.path not in bad) for name, samples in manifest.splits.items()}
+    manifest = dataclasses.replace(manifest, splits=splits, meta={k: v for k, v in manifest.meta.items()
+                                                                  if k != "_fingerprint"})
     manifest.meta["_digests"] = digests
 
     names = manifest.classes

@@ -54,6 +54,7 @@ def table(key: str) -> tuple[Row, ...]:
     return tuple(rows)
 
 
+@lru_cache(maxsize=None)
 def image_bytes(key: str, n: int, fmt: str = "JPEG") -> bytes:
     """A unique image: the number n as a black/white bit pattern (survives JPEG), on a colour of the dataset."""
     bits = np.array([(n >> i) & 1 for i in range(64)], dtype=np.uint8).reshape(8, 8) * 255
