@@ -22,7 +22,9 @@ class DataDreamConfig(api.MethodConfig):
     epochs: int = api.adapt_field(
         200, "passes over the unit's images; steps = epochs * ceil(images / train_batch_size)", ge=1
     )
-    train_batch_size: int = api.adapt_field(8, "images per fine-tuning step (the last batch of an epoch may be smaller)", ge=1)
+    train_batch_size: int = api.adapt_field(
+        8, "images per fine-tuning step (the last batch of an epoch may be smaller)", ge=1
+    )
 
     # Generation with the adapted pipeline.
     images_per_class: int = api.Field(500, description="synthetic images generated per class", ge=1)

@@ -20,7 +20,9 @@ DATASET_UNIT = "all-classes"
 # give both 400 steps per class at 16 shots and batch 8.
 DEMO = {"epochs": 300, "lr": 3e-3, "warmup_steps": 30, "train_batch_size": 4, "images_per_class": 40}
 # The tiny random backbones only exercise the mechanics: a couple of steps and a handful of short samples.
-TINY = {"epochs": 2, "warmup_steps": 0, "lr": 1e-3, "train_batch_size": 4, "images_per_class": 4, "num_inference_steps": 5}
+TINY = {
+    "epochs": 2, "warmup_steps": 0, "lr": 1e-3, "train_batch_size": 4, "images_per_class": 4, "num_inference_steps": 5,
+}
 
 
 def class_unit(label: int) -> str:

@@ -92,11 +92,17 @@ class LoraTrainer:
 
         # Training always uses the DDPM forward process of the model's noise schedule, whatever it samples with.
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        self.prediction_type = self.noise_scheduler.config.prediction_type
+        if self.prediction_type not in ("epsilon", "v_prediction"):
+            raise api.UsageError(
+                f"LoRA fine-tuning supports epsilon and v_prediction models, not {self.prediction_type!r}"
+            )
         self.steps_per_epoch = math.ceil(len(examples) / config.train_batch_size)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.prompts = sorted({e.prompt for e in examples})
         check_prompts(pipe.tokenizer, self.prompts)
-        self.prompt_index = torch.tensor([self.prompts.index(e.prompt) for e in examples])
+        row = {p: i for i, p in enumerate(self.prompts)}
+        self.prompt_index = torch.tensor([row[e.prompt] for e in examples])
         self.components = {"unet": self.unet}
         if config.train_text_encoder:
             self.components["text_encoder"] = self.text_encoder
@@ -112,8 +118,12 @@ class LoraTrainer:
             self.params = [p for m in self.components.values() for n, p in m.named_parameters() if "lora_" in n]
             c = self.config
             self.optimizer = torch.optim.AdamW(
-                self.params, lr=c.lr, betas=(c.adam_beta1, c.adam_beta2), weight_decay=c.weight_decay, eps=c.adam_epsilon,
-                foreach=True,  # one fused update for all factors: the per-tensor loop costs more than the math here
+                self.params,
+                lr=c.lr,
+                betas=(c.adam_beta1, c.adam_beta2),
+                weight_decay=c.weight_decay,
+                eps=c.adam_epsilon,
+                foreach=True,  # one update for all factors: a per-tensor loop costs more than the math here
             )
             from diffusers.optimization import get_cosine_schedule_with_warmup
 
@@ -229,13 +239,10 @@ class LoraTrainer:
         timesteps = timesteps.to(self.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
         pred = self.unet(noisy.to(self.dtype), timesteps, self.text_states(indices).to(self.dtype)).sample
-        kind = self.noise_scheduler.config.prediction_type
-        if kind == "epsilon":
+        if self.prediction_type == "epsilon":
             target = noise
-        elif kind == "v_prediction":
-            target = self.noise_scheduler.get_velocity(latents, noise, timesteps)
         else:
-            raise api.UsageError(f"LoRA fine-tuning supports epsilon and v_prediction models, not {kind!r}")
+            target = self.noise_scheduler.get_velocity(latents, noise, timesteps)
         return F.mse_loss(pred.float(), target.float())
 
     def step(self, indices: list[int]) -> float:
@@ -273,6 +280,12 @@ class LoraTrainer:
         for name, module in self.components.items():
             tensors.update(api.lora_from_peft(name, module, adapter_name=ADAPTER))
         tensors = {k: v.to("cpu", torch.float32) for k, v in tensors.items()}
+        broken = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
+        if broken:
+            raise api.UsageError(
+                f"LoRA fine-tuning diverged after {self.step_count} steps ({len(broken)} factors hold inf/nan, e.g. "
+                f"{broken[0]}): lower lr (now {self.config.lr}) or raise warmup_steps (now {self.config.warmup_steps})"
+            )
         return api.LoraWeights(tensors, rank=self.config.rank, alpha=self.config.alpha)
 
 

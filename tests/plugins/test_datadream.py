@@ -263,6 +263,15 @@ def test_a_prompt_longer_than_the_context_is_refused_before_any_work(tiny_pipe, 
     assert encoded == []
 
 
+def test_a_diverged_lora_is_refused(tiny_pipe, digits):
+    config = DataDreamConfig(epochs=1, warmup_steps=0)
+    with LoraTrainer(tiny_pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
+        trainer.train()
+        trainer.params[0].data[0, 0] = float("nan")
+        with pytest.raises(api.UsageError, match="diverged"):
+            trainer.weights()
+
+
 def test_a_broken_image_is_a_usage_error_naming_the_file(tiny_pipe, tmp_path):
     bad = tmp_path / "truncated.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
