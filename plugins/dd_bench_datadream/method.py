@@ -45,7 +45,8 @@ class _DataDream(api.Method):
     def train_unit(self, ctx: api.CellContext, unit: str, examples: list[Example]) -> api.Adaptation:
         pipe = ctx.sd_pipeline()
         with LoraTrainer(pipe, examples, ctx.config, seed=api.seed_from("datadream-adapt", ctx.spec.seed, unit)) as t:
-            losses = t.train(progress=lambda done, total: ctx.progress(f"adapt {unit}", done, total))
+            # One progress line for the steps of whichever unit is training (the runner counts the units).
+            losses = t.train(progress=lambda done, total: ctx.progress("LoRA steps", done, total))
             weights = t.weights()
         tail = max(1, len(losses) // 10)
         return api.Adaptation(

@@ -106,10 +106,12 @@ def test_text_encoder_lora_can_be_off(tiny_pipe, digits):
 
 @pytest.mark.parametrize("method", [CLS, DSET], ids=lambda m: m.name)
 def test_adapt_leaves_the_base_pipeline_exactly_as_it_was(method, make_ctx, tiny_pipe):
-    ctx = make_ctx(method)
+    events = []
+    ctx = make_ctx(method, progress=lambda *e: events.append(e))
     before = snapshot(tiny_pipe)
     result = method.adapt(ctx, method.adapt_units(ctx)[0])
     assert result.lora is not None and result.data["steps"] > 0
+    assert events[-1] == ("LoRA steps", result.data["steps"], result.data["steps"])
     assert_same_base(before, snapshot(tiny_pipe))
 
 
