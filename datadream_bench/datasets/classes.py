@@ -47,7 +47,8 @@ def _from_official(info, raws, where, problems, official, class_list, list_file,
     by_label: dict[int, str] = {}
     for raw, (label, name) in official.items():
         if by_label.setdefault(label, name) != name:
-            problems.append(Problem(where, f"label {label} is named both {by_label[label]!r} and {name!r}", kind="data"))
+            problems.append(Problem(where, f"label {label} is named both {by_label[label]!r} and {name!r}",
+                                    kind="data"))
     n = len(by_label)
     missing = [i for i in range(n) if i not in by_label]
     if missing:
@@ -62,7 +63,8 @@ def _from_official(info, raws, where, problems, official, class_list, list_file,
         for i in range(1, len(keys)):
             if keys[i] <= keys[i - 1]:
                 problems.append(Problem(where, f"label order is not {info.key}'s canonical order: label {i} "
-                                               f"{names[i]!r} should come before label {i - 1} {names[i - 1]!r}", kind="data"))
+                                               f"{names[i]!r} should come before label {i - 1} {names[i - 1]!r}",
+                                        kind="data"))
                 break
     if class_list is not None:
         listed = [name for _, name in class_list]
@@ -91,7 +93,8 @@ def _from_list(info, raws, where, problems, class_list, list_file, class_map, dr
         if len(hits) == 1:
             label_of[raw] = hits[0]
         elif not hits:
-            problems.append(Problem(f"{where}/{raw}", f"class {raw!r} matches no class in {list_file}", kind="data"))
+            problems.append(Problem(f"{where}/{raw}", f"class {raw!r} matches no class in {list_file}",
+                                    kind="data"))
         else:
             problems.append(Problem(f"{where}/{raw}", f"class {raw!r} matches {len(hits)} classes of {list_file}; "
                                                       "give a class_map", kind="data"))
@@ -103,7 +106,8 @@ def _from_rule(info, raws, where, problems, class_map, dropped) -> Classes:
     named = {raw: class_map.get(raw) or class_name(info, raw) for raw in raws}
     if info.style == "wnid":
         problems.append(Problem(where, "ImageNet class folders are wnids; their names come from classnames.txt "
-                                       "(lines 'wnid name'): put it beside the folders or give classes=FILE", kind="data"))
+                                       "(lines 'wnid name'): put it beside the folders or give classes=FILE",
+                                kind="data"))
         return Classes((), {}, dropped)
     if info.style == "numeric" and any(n.isdigit() for n in named.values()):
         problems.append(Problem(where, f"{info.key} labels here are numbers; their names need a class list "
@@ -132,7 +136,8 @@ def _check_one_to_one(label_of: dict[str, int], names, where: str, problems: lis
     seen: dict[int, str] = {}
     for raw, label in sorted(label_of.items()):
         if label in seen:
-            problems.append(Problem(f"{where}/{raw}", f"{raw!r} and {seen[label]!r} both map to class {names[label]!r}", kind="data"))
+            problems.append(Problem(f"{where}/{raw}", f"{raw!r} and {seen[label]!r} both map to class {names[label]!r}",
+                                    kind="data"))
         seen.setdefault(label, raw)
 
 

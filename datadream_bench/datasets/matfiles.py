@@ -23,7 +23,8 @@ def load(path: str | Path) -> dict:
 def field(path: str | Path, name: str) -> np.ndarray:
     data = load(path)
     if name not in data:
-        raise UsageError(f"{path} has no {name!r} entry (found: {', '.join(k for k in data if not k.startswith('__'))})")
+        found = ", ".join(k for k in data if not k.startswith("__"))
+        raise UsageError(f"{path} has no {name!r} entry (found: {found})")
     return np.atleast_1d(data[name])
 
 

@@ -283,7 +283,8 @@ def hf_label_names(key: str) -> list[str]:
 
 
 def build_hf(key: str, root: Path) -> dict:
-    from datasets import ClassLabel, Dataset, DatasetDict, Features, Image as HFImage
+    from datasets import ClassLabel, Dataset, DatasetDict, Features
+    from datasets import Image as HFImage
 
     names = hf_label_names(key)
     index = {n: i for i, n in enumerate(names)}

@@ -51,7 +51,8 @@ def read_split_file(ctx: Context, split_file: Path, image_roots: list[Path], sou
         rows.problems.append(Problem(where, f"cannot read split file: {type(e).__name__}: {e}", kind="data"))
         data = {}
     if not isinstance(data, dict):
-        rows.problems.append(Problem(where, "expected {\"train\": [[relpath, label, classname], ...], ...}", kind="data"))
+        rows.problems.append(Problem(where, "expected {\"train\": [[relpath, label, classname], ...], ...}",
+                                     kind="data"))
         data = {}
     image_root = _image_root(data, image_roots)
     official: dict[str, tuple[int, str]] = {}

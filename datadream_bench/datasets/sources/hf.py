@@ -28,7 +28,8 @@ _FORMATS = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "GIF": ".gif", "WEBP":
 
 def find(info, base: Path) -> Path | None:
     for d in [base] + [base / name for name in info.dirs] + [base / f"{name}-hf" for name in info.dirs]:
-        if (d / "dataset_dict.json").is_file() or ((d / "state.json").is_file() and (d / "dataset_info.json").is_file()):
+        if (d / "dataset_dict.json").is_file() or (
+                (d / "state.json").is_file() and (d / "dataset_info.json").is_file()):
             return d
     return None
 
@@ -58,8 +59,6 @@ def open_dataset(ctx: Context) -> dict:
 
 
 def read(ctx: Context) -> Found:
-    import datasets
-
     parts = open_dataset(ctx)
     rows = Rows()
     notes = []
@@ -76,7 +75,6 @@ def read(ctx: Context) -> Found:
     rows.problems.extend(Problem(p, r) for p, r in listing["problems"])
     notes.append(f"materialised {len(listing['rows'])} images under {out}")
     notes.extend(f"HF split {s!r} not used (not train/val/test)" for s in listing["unused"])
-    del datasets
     return finish(ctx, "hf", rows, str(ctx.root if not ctx.extra.get("hf_name") else ctx.extra["hf_name"]),
                   notes=notes)
 

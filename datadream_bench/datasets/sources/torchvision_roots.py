@@ -158,7 +158,8 @@ def _cars(ctx: Context) -> Found:
     for split, annos, folder in (("train", devkit / "cars_train_annos.mat", "cars_train"),
                                  ("test", test_annos, "cars_test")):
         if annos is None:
-            rows.problems.append(Problem(str(ctx.root / "cars_test_annos_withlabels.mat"), "test labels missing", kind="data"))
+            rows.problems.append(Problem(str(ctx.root / "cars_test_annos_withlabels.mat"), "test labels missing",
+                                         kind="data"))
             continue
         rows.origin[split] = annos.name
         for fname, cls in matfiles.cars_annotations(annos):
