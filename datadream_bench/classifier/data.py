@@ -58,7 +58,8 @@ def decode_all(paths: Sequence[str], size: int, workers: int = 0, cache_dir: Pat
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise UsageError(f"{len(missing)} {what} file(s) missing, e.g. {missing[0]}")
-    array = None
+    if not paths:
+        return torch.zeros((0, 3, size, size), dtype=torch.uint8)
     if cache_dir is not None:
         cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,10 @@ def test_decode_all_in_memory_and_cached(tmp_path):
     assert len(list((tmp_path / "cache").iterdir())) == 4
 
 
+def test_decode_all_of_nothing_is_empty(tmp_path):
+    assert data.decode_all([], 8, cache_dir=tmp_path).shape == (0, 3, 8, 8)
+
+
 def test_decode_all_names_a_bad_or_missing_file(tmp_path):
     good = tmp_path / "good.png"
     _png(good, 8, 8)
