@@ -18,10 +18,19 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"--set {pair!r}: expected key=value")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+            value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as e:
             raise UsageError(f"--set {pair!r}: cannot read the value ({e})") from None
+        out[key.strip()] = _number(value) if isinstance(value, str) else value
     return out
+
+
+def _number(text: str):
+    """YAML 1.1 reads "1e-3" (no dot) as a string; a learning rate written that way is meant as a number."""
+    try:
+        return float(text) if text.strip().lower() not in ("nan", "inf", "-inf", "infinity") else text
+    except ValueError:
+        return text
 
 
 def resolve_config(owner: str, config_cls: type[BaseModel], profile_defaults: dict[str, dict], profile: str,

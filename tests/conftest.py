@@ -26,3 +26,16 @@ def example_plugin(monkeypatch):
     """Put the third-party example distribution (and a broken one) on sys.path, as `pip install` would."""
     monkeypatch.syspath_prepend(str(FIXTURES / "plugins"))
     yield FIXTURES / "plugins"
+
+
+@pytest.fixture
+def forbid_model_loads(monkeypatch):
+    """Any attempt to load model weights fails the test: for checks that must finish before expensive work."""
+    import diffusers
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(diffusers.StableDiffusionPipeline, "from_pretrained", refuse)
+    monkeypatch.setattr(transformers.CLIPModel, "from_pretrained", refuse)
