@@ -15,6 +15,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..errors import UsageError
 from ..fingerprint import file_digest
 from . import protocol as protocols
 from .fewshot import draw_few_shot
@@ -34,7 +35,7 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
              max_bad: float = 0.01, decode: str = "all", workers: int | None = None,
              max_pixels: int = MAX_PIXELS) -> tuple[DatasetManifest, dict]:
     if decode not in ("all", "fewshot"):
-        raise ValueError(f"decode must be 'all' or 'fewshot', not {decode!r}")
+        raise UsageError(f"decode must be 'all' or 'fewshot', not {decode!r}")
     t0 = time.perf_counter()
     workers = workers or default_workers()
     problems = list(problems)
