@@ -1,0 +1,119 @@
+"""DISEF-style: captions once per shot in the adapt stage, seeded caption order, img2img with DPM-Solver++ and a CLIP
+filter, and missing models found before any work."""
+
+import pytest
+
+from datadream_bench import api
+from datadream_bench.errors import ModelNotFoundError, UsageError
+from datadream_bench.runner.stages import adapt
+from datadream_bench.testing import check_method, tiny_cells
+from dd_bench_disef.config import DisefConfig
+from dd_bench_disef.method import Disef
+
+D = Disef()
+
+
+class CountingCaptioner(api.Captioner):
+    name = "counting"
+
+    def __init__(self):
+        self.seen = []
+
+    def caption(self, images, class_name, *, source="", device="cpu"):
+        out = []
+        for img in images:
+            self.seen.append(img.tobytes())
+            out.append(f"{class_name} number {len(self.seen)}")
+        return out
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    captioner = CountingCaptioner()
+    real = api.get_captioner
+    monkeypatch.setattr(api, "get_captioner", lambda name: captioner if name == "counting" else real(name))
+    return captioner
+
+
+def test_defaults_are_the_published_ones():
+    c = DisefConfig()
+    assert (c.images_per_class, c.num_inference_steps, c.strength, c.guidance_scale, c.scheduler, c.batch_size,
+            c.filter_max_attempts, c.init_fit, c.clip_filter) == (64, 20, 0.75, 8.0, "dpm-solver++", 8, 100, "pad",
+                                                                  True)
+    for values in D.profile_defaults.values():
+        DisefConfig(**values)
+
+
+def test_captions_are_made_once_per_shot_and_reused(make_ctx, counting, tmp_path):
+    ctx = make_ctx(D, shots=3, captioner="counting", images_per_class=7)
+    _, made = adapt(D, ctx, tmp_path)
+    shots = [s for group in ctx.fewshot.shots for s in group]
+    assert made == len(ctx.dataset.classes) and len(counting.seen) == len(shots)
+    assert len(set(counting.seen)) == len(shots), "each shot is captioned once, none twice"
+    again = make_ctx(D, shots=3, captioner="counting", images_per_class=7)
+    _, made = adapt(D, again, tmp_path)
+    assert made == 0 and len(counting.seen) == len(shots), "a rerun reads the captions from the adapt artifact"
+    assert again.adaptations == ctx.adaptations
+    requests = D.plan(again)
+    for label, group in enumerate(again.fewshot.shots):
+        mine = [r for r in requests if r.label == label]
+        captions = again.adaptations[f"class-{label:04d}"]["captions"]
+        assert {r.prompt for r in mine} == set(captions)
+        assert [r.init_image for r in mine] == [group[i % 3].path for i in range(7)]
+        assert [r.prompt for r in mine[:3]] == [r.prompt for r in mine[3:6]]
+    assert [r.prompt for r in requests] == [r.prompt for r in D.plan(again)]
+
+
+def test_caption_order_is_a_seeded_shuffle(make_ctx, counting, tmp_path):
+    orders = []
+    for seed in range(6):
+        ctx = make_ctx(D, shots=4, seed=seed, captioner="counting", images_per_class=4)
+        adapt(D, ctx, tmp_path / str(seed))
+        captions = ctx.adaptations["class-0000"]["captions"]
+        orders.append(tuple(captions.index(r.prompt) for r in D.plan(ctx) if r.label == 0))
+    assert all(sorted(o) == [0, 1, 2, 3] for o in orders)
+    assert len(set(orders)) > 1, "the caption order should depend on the seed"
+
+
+def test_template_captioner_and_sample_settings(make_ctx, tmp_path):
+    ctx = make_ctx(D, shots=2)
+    adapt(D, ctx, tmp_path)
+    requests = D.plan(ctx)
+    assert {r.prompt for r in requests if r.label == 1} == {f"a photo of a {ctx.dataset.classes[1]}."}
+
+    class Recording:
+        config, calls = ctx.config, []
+
+        def image_to_image(self, batch, **kw):
+            self.calls.append(kw)
+            return [None] * len(batch)
+
+    sampler = Recording()
+    D.sample(sampler, requests[:2])
+    assert sampler.calls == [{"strength": 0.75, "num_inference_steps": ctx.config.num_inference_steps,
+                              "guidance_scale": 8.0, "scheduler": "dpm-solver++", "fit": "pad"}]
+
+
+def test_missing_captioner_or_filter_model_fails_before_any_work(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="captioner_model"):
+        tiny_cells(["disef"], tmp_path, overrides={"captioner": "blip", "captioner_model": str(tmp_path / "no-blip")})
+    with pytest.raises(ModelNotFoundError, match="filter_model"):
+        tiny_cells(["disef"], tmp_path, overrides={"filter_model": str(tmp_path / "no-clip")})
+    with pytest.raises(UsageError, match="unknown captioner 'llava-9'.*template"):
+        tiny_cells(["disef"], tmp_path, overrides={"captioner": "llava-9"})
+    assert not (tmp_path / "adapt").exists() and not (tmp_path / "generated").exists()
+    cells = tiny_cells(["disef"], tmp_path, overrides={"clip_filter": False})
+    assert all("models" not in c.spec.inputs for c in cells)
+
+
+def test_check_method(tmp_path):
+    records = check_method("disef", tmp_path)
+    assert len(records) == 2
+    generation = records[0]["generation"]
+    assert records[1]["reused"]["images"] == generation["images"] == 4 * 5, "the second setting reuses the images"
+    report = generation["filter"]
+    assert report["settings"]["rule"] == "argmax"
+    assert report["total"]["candidates"] == report["total"]["accepted"] + report["total"]["rejected"] + \
+        report["total"]["forced"]
+    assert all(0.0 <= row["acceptance_rate"] <= 1.0 for row in report["per_class"].values())
+    assert records[0]["spec"]["inputs"]["models"]["filter_model"] == records[0]["spec"]["inputs"]["clip"]
