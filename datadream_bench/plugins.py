@@ -18,7 +18,8 @@ from . import __version__, hookspecs
 from .errors import UsageError
 
 ENTRY_POINT_GROUP = "dd_bench"
-BUILTIN_PLUGINS = ("datadream_bench.builtins.classifiers", "datadream_bench.builtins.references", "datadream_bench.builtins.datasets")
+BUILTIN_PLUGINS = ("datadream_bench.builtins.classifiers", "datadream_bench.builtins.references",
+                   "datadream_bench.builtins.datasets", "datadream_bench.builtins.captioners")
 
 
 @dataclass

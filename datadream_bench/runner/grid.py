@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..config import resolve_config, route_overrides
 from ..datasets.adapter import DatasetOptions
 from ..datasets.fewshot import draw_few_shot
-from ..errors import UsageError
+from ..errors import ModelNotFoundError, UsageError
 from ..method import SETTINGS, stage_fields
 from ..models import loading
 from ..plugins import Registry
@@ -101,6 +101,8 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
     model_fps = {"clip": loading.model_fingerprint(clip_model, "clip")}
     needs_sd = any(o.generates for o in method_objs.values())
     model_fps["sd"] = loading.model_fingerprint(sd_model, "sd") if needs_sd else None
+    # Models a method loads itself (a filter's CLIP, a captioner): found now, never missed halfway through a grid.
+    own_models = {m: method_models(m, o, configs[m], clip_model) for m, o in method_objs.items()}
 
     workdir = WorkDir(request.work_dir)
     cells: list[Cell] = []
@@ -132,12 +134,27 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
                                            if name not in run_fields},
                             classifier_config=classifier_config.model_dump(mode="json"), precision=precision,
                             inputs={"dataset": data_fp, "sd": model_fps["sd"] if method.generates else None,
-                                    "clip": model_fps["clip"]},
+                                    "clip": model_fps["clip"], **({"models": own_models[m]} if own_models[m] else {})},
                             data_root=str(request.data_root) if request.data_root else None, runtime=runtime,
                         )
                         cells.append(Cell(spec, method, config, classifier, classifier_config, manifest, fewshot,
                                           provenance=provenance(registry, m, classifier.name, manifest)))
     return cells
+
+
+def method_models(name: str, method, config, clip_model: str) -> dict[str, str]:
+    """setting -> fingerprint of each model the method's required_models(config, clip_model) names as
+    (setting, kind, source); a missing one is a usage error naming the setting."""
+    needs = getattr(method, "required_models", None)
+    out = {}
+    for setting, kind, source in needs(config, clip_model) if needs else []:
+        try:
+            out[setting] = loading.model_fingerprint(source, kind)
+        except ModelNotFoundError as e:
+            raise ModelNotFoundError(f"{name}: setting {setting}={source!r} names a {kind} model that is not on this "
+                                     f"machine (point it at a local folder with --set {name}.{setting}=PATH). {e}"
+                                     ) from None
+    return out
 
 
 def provenance(registry: Registry, method: str, classifier: str, manifest) -> dict:
