@@ -99,7 +99,7 @@ def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Report
 
     job = TrainJob(dataset=cell.dataset, fewshot=cell.fewshot, synthetic=synthetic, setting=spec.setting,
                    config=cell.classifier_config, clip_model=spec.clip_model, seed=spec.seed, device=device,
-                   progress=reporter.progress)
+                   progress=reporter.progress, cache_dir=workdir.decoded_images)
     t = time.perf_counter()
     state, reused["classifier"] = stages.train(cell.classifier, job, workdir.classifier(keys["classifier"]))
     timings["train"] = time.perf_counter() - t

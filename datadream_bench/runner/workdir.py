@@ -34,6 +34,11 @@ class WorkDir:
     def datasets(self) -> Path:
         return self.root / "datasets"
 
+    @property
+    def decoded_images(self) -> Path:
+        """The classifier's cache of decoded, resized images (keyed by path, size and mtime), shared by all cells."""
+        return self.root / "cache" / "decoded"
+
     def fewshot(self, dataset: str, fp: str) -> Path:
         return self.root / "fewshot" / dataset / f"{fp}.json"
 
