@@ -20,9 +20,11 @@ from .captioner import Captioner, get_captioner, run_captioner
 from .classifier.base import Classifier, ClassifierConfig, TrainJob
 from .context import CellContext
 from .datasets.adapter import DatasetAdapter, DatasetOptions
-from .datasets.fewshot import FewShot
+from .datasets.check import prepare_dataset
+from .datasets.fewshot import FewShot, import_few_shot
 from .datasets.images import load_rgb
 from .datasets.manifest import DatasetManifest, Sample
+from .datasets.problems import DatasetInvalid
 from .engine.filter import ClipFilter, ImageFilter, clip_filter
 from .engine.img2img import fit_square, load_init_image, pad_to_square
 from .engine.lora import LoraWeights, lora_from_peft, remove_lora_layers, sd_lora_targets
@@ -45,9 +47,9 @@ from .method import (
 
 __all__ = [
     "Adaptation", "Captioner", "CellContext", "Classifier", "ClassifierConfig", "ClipFilter", "DatasetAdapter",
-    "DatasetManifest", "DatasetOptions", "FewShot", "Field", "ImageFilter", "ImageRequest", "LoraWeights", "Method",
-    "MethodConfig", "NONE", "REAL", "SYNTHETIC", "SYNTHETIC_REAL", "Sample", "Sampler", "TrainJob", "UsageError",
-    "adapt_field", "clip_filter", "fit_square", "get_captioner", "hookimpl", "load_init_image", "load_rgb",
-    "lora_from_peft", "pad_to_square", "remove_lora_layers", "run_captioner", "run_field", "sd_lora_targets",
-    "seed_from",
+    "DatasetInvalid", "DatasetManifest", "DatasetOptions", "FewShot", "Field", "ImageFilter", "ImageRequest",
+    "LoraWeights", "Method", "MethodConfig", "NONE", "REAL", "SYNTHETIC", "SYNTHETIC_REAL", "Sample", "Sampler",
+    "TrainJob", "UsageError", "adapt_field", "clip_filter", "fit_square", "get_captioner", "hookimpl",
+    "import_few_shot", "load_init_image", "load_rgb", "lora_from_peft", "pad_to_square", "prepare_dataset",
+    "remove_lora_layers", "run_captioner", "run_field", "sd_lora_targets", "seed_from",
 ]

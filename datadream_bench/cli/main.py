@@ -96,7 +96,12 @@ def run(
     = None,
     batch_size: Annotated[Optional[int], typer.Option(help="generation batch size (never changes the images)")]
     = None,
-    skip_bad: Annotated[bool, typer.Option(help="skip undecodable test images (counted, capped)")] = False,
+    skip_bad: Annotated[bool, typer.Option(help="skip undecodable images (counted in the record, capped by "
+                                           "--max-bad) instead of stopping")] = False,
+    max_bad: Annotated[float, typer.Option(help="with --skip-bad: stop past this fraction of rows (or this many, "
+                                           "if >= 1)")] = 0.01,
+    decode: Annotated[str, typer.Option(help="images fully decoded before any model loads: all | fewshot")]
+    = "all",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable outcome alone on stdout")] = False,
 ) -> None:
     """Run cells (method x dataset x shots x seed x setting); finished cells are skipped."""
@@ -113,7 +118,7 @@ def run(
             profile=profile or ("paper" if datasets else "demo"), work_dir=work_dir, data_root=data_root,
             dataset_options=dataset_options(dataset_opt), overrides=parse_overrides(set_ or []),
             sd_model=sd_model, clip_model=clip_model, device=device, precision=precision, batch_size=batch_size,
-            skip_bad=skip_bad,
+            skip_bad=skip_bad, max_bad=max_bad, decode=decode,
         )
         registry = load_registry()
         cells = plan_grid(request, registry)
@@ -274,13 +279,6 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(table)
 
 
-def _mount_subcommands() -> None:
-    from .datasets_cmd import app as datasets_app
+from .datasets_cmd import app as datasets_app  # noqa: E402 (sub-apps mount after the commands above)
 
-    app.add_typer(datasets_app, name="datasets", help="Check a dataset copy: classes, splits, bad files, fingerprint.")
-
-
-try:
-    _mount_subcommands()
-except ImportError:  # the datasets commands are optional at import time: the rest of the CLI never depends on them
-    pass
+app.add_typer(datasets_app, name="datasets", help="Check a dataset copy: classes, splits, bad files, fingerprint.")

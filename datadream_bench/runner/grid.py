@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..config import resolve_config, route_overrides
 from ..datasets.adapter import DatasetOptions
+from ..datasets.check import prepare_dataset
 from ..datasets.fewshot import draw_few_shot
 from ..errors import ModelNotFoundError, UsageError
 from ..method import SETTINGS, stage_fields
@@ -113,7 +114,9 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
             raise UsageError(f"dataset {dataset_key!r} needs --data-root (the folder that holds your copy of it)")
         options = DatasetOptions(data_root=request.data_root, work_dir=workdir.root,
                                  extra=dict(request.dataset_options.get(dataset_key, {})))
-        manifest = adapter.load(options)
+        manifest, data_report = prepare_dataset(adapter, options, shots=shots, seeds=request.seeds,
+                                                skip_bad=request.skip_bad, max_bad=request.max_bad,
+                                                decode=request.decode)
         data_fp = manifest.fingerprint()
         for seed in request.seeds:
             for k in shots:
@@ -138,7 +141,7 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
                             data_root=str(request.data_root) if request.data_root else None, runtime=runtime,
                         )
                         cells.append(Cell(spec, method, config, classifier, classifier_config, manifest, fewshot,
-                                          provenance=provenance(registry, m, classifier.name, manifest)))
+                                          provenance=provenance(registry, m, classifier.name, data_report)))
     return cells
 
 
@@ -157,14 +160,14 @@ def method_models(name: str, method, config, clip_model: str) -> dict[str, str]:
     return out
 
 
-def provenance(registry: Registry, method: str, classifier: str, manifest) -> dict:
+def provenance(registry: Registry, method: str, classifier: str, data_report: dict) -> dict:
     versions = {p.name: p.version for p in registry.plugins}
     method_plugin = registry.owner[("methods", method)]
     classifier_plugin = registry.owner[("classifiers", classifier)]
     return {
         "method_plugin": method_plugin, "method_version": versions.get(method_plugin),
         "classifier_plugin": classifier_plugin, "classifier_version": versions.get(classifier_plugin),
-        "dataset": manifest.summary(),
+        "dataset": data_report,
     }
 
 
