@@ -84,10 +84,12 @@ def plan(
 
     from rich.table import Table
 
-    table = Table(caption=f"GPU hours at {rates.source}", caption_justify="left")
-    for col in ("method", "dataset", "shots", "seeds", "classes", "images", "gen PFLOP", "adapt PFLOP",
-                "classifier PFLOP", "total PFLOP", "GPU h"):
-        table.add_column(col, justify="left" if col in ("method", "dataset") else "right")
+    table = Table(title="PFLOP per stage, summed over seeds and settings",
+                  caption=f"GPU h at {rates.source}", caption_justify="left")
+    for col in ("method", "dataset", "shots", "seeds", "classes", "images", "generate", "adapt", "classifier",
+                "total", "GPU h"):
+        named = col in ("method", "dataset")
+        table.add_column(col, justify="left" if named else "right", no_wrap=named)
     for r in rows:
         table.add_row(r.method, r.dataset, str(r.shots), str(r.seeds), str(r.classes), f"{r.images:,}",
                       _fmt_flops(r.flops["generate"]), _fmt_flops(r.flops["adapt"]), _fmt_flops(r.flops["classifier"]),
@@ -96,7 +98,10 @@ def plan(
     table.add_row("total", "", "", "", "", f"{sum(r.images for r in rows):,}",
                   *[_fmt_flops(sum(r.flops[s] for r in rows)) for s in ("generate", "adapt", "classifier")],
                   _fmt_flops(total_flops), _fmt_hours(sum(r.total_seconds for r in rows)), end_section=True)
-    out.print(table)
+    from rich.console import Console
+
+    # Never squeeze the numbers into ellipses on a narrow terminal: a wide table wraps, but stays readable.
+    Console(width=max(out.width, 120)).print(table)
     if total_flops:
         share = sum(r.flops["generate"] for r in rows) / total_flops
         err.print(f"generation is {share:.0%} of the FLOPs", highlight=False)
