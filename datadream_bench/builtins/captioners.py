@@ -59,7 +59,8 @@ class BlipCaption(api.Captioner):
         out = model.generate(pixel_values=pixels, input_ids=prefix.input_ids.to(device),
                              attention_mask=prefix.attention_mask.to(device), num_beams=BLIP_BEAMS,
                              max_new_tokens=BLIP_NEW_TOKENS, do_sample=False)
-        return [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in out]
+        # When BLIP adds nothing, the caption is the prefix: drop its dangling comma.
+        return [tokenizer.decode(ids, skip_special_tokens=True).strip().rstrip(" ,") for ids in out]
 
 
 @api.hookimpl

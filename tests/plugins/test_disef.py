@@ -117,3 +117,36 @@ def test_check_method(tmp_path):
         report["total"]["forced"]
     assert all(0.0 <= row["acceptance_rate"] <= 1.0 for row in report["per_class"].values())
     assert records[0]["spec"]["inputs"]["models"]["filter_model"] == records[0]["spec"]["inputs"]["clip"]
+
+
+def save_tiny_blip(folder):
+    """A BLIP captioner with random weights and a 17-word vocabulary, saved as a local folder (never downloaded)."""
+    import torch
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessorPil
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "a", "photo", "of", "digit", "zero", "one",
+             "two", "three", "four", ",", "."]
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    torch.manual_seed(0)
+    text = dict(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                max_position_embeddings=64, bos_token_id=5, sep_token_id=3, pad_token_id=0, encoder_hidden_size=32)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                  patch_size=8)
+    BlipForConditionalGeneration(BlipConfig(text_config=text, vision_config=vision, projection_dim=32)).save_pretrained(
+        folder, safe_serialization=True)
+    BertTokenizer(str(folder / "vocab.txt"), bos_token="[DEC]").save_pretrained(folder)
+    BlipImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def test_blip_captioner_from_a_local_folder(make_ctx, tmp_path):
+    blip = save_tiny_blip(tmp_path / "blip")
+    cells = tiny_cells(["disef"], tmp_path / "work", settings=["synthetic"],
+                       overrides={"captioner": "blip", "captioner_model": str(blip)})
+    assert set(cells[0].spec.inputs["models"]) == {"captioner_model", "filter_model"}
+    ctx = make_ctx(D, shots=2, captioner="blip", captioner_model=str(blip))
+    adapt(D, ctx, tmp_path / "adapt")
+    for label, name in enumerate(ctx.dataset.classes):
+        captions = ctx.adaptations[f"class-{label:04d}"]["captions"]
+        assert len(captions) == 2 and all(c.startswith(f"a photo of a {name}") for c in captions)
