@@ -255,7 +255,8 @@ def table(results: dict) -> str:
         ("engine vs reference-style loop (images/s)", f"{g['naive_s']:.1f} s / {g['engine_s']:.1f} s",
          f"{g['speedup']:.2f}x", f"max pixel diff {g['max_pixel_diff']}"),
         ("adapter switch vs pipeline reload, per class", f"{g['reload_s_per_class'] * 1e3:.0f} ms / "
-         f"{g['adapter_switch_s_per_class'] * 1e3:.1f} ms", f"{g['reload_s_per_class'] / g['adapter_switch_s_per_class']:.0f}x",
+         f"{g['adapter_switch_s_per_class'] * 1e3:.1f} ms",
+         f"{g['reload_s_per_class'] / g['adapter_switch_s_per_class']:.0f}x",
          f"switch {g['switch_share_of_class']:.2%}, reload {g['reload_share_of_class']:.0%} of a class's generation"),
         ("UNet step: merged vs unmerged LoRA", f"{lo['unmerged_s'] * 1e3:.1f} ms / {lo['merged_s'] * 1e3:.1f} ms",
          f"{lo['speedup']:.2f}x", f"max abs diff {lo['max_abs_diff']:.1e}"),
@@ -263,7 +264,8 @@ def table(results: dict) -> str:
          f"{ld['per_step_images_per_s']:.0f} images/s", f"{ld['speedup']:.1f}x",
          ("identical batches" if ld["identical_batches"] else "BATCHES DIFFER")
          + f"; {ld['speedup_amortised']:.1f}x with the one decode counted over {ld['epochs']} epochs"),
-        ("text step (ViT-B/16 text tower): longest prompt vs 77 tokens", f"{tx['full77_s'] * 1e3:.1f} ms / {tx['longest_s'] * 1e3:.1f} ms",
+        ("text step (ViT-B/16 text tower): longest prompt vs 77 tokens",
+         f"{tx['full77_s'] * 1e3:.1f} ms / {tx['longest_s'] * 1e3:.1f} ms",
          f"{tx['speedup']:.2f}x", f"{tx['tokens']} vs {tx['context']} tokens, max abs diff {tx['max_abs_diff']:.1e}"),
     ]
     lines = ["| comparison | slow / fast | ratio | check |", "|---|---:|---:|---|"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import tempfile
@@ -332,7 +331,8 @@ def main(argv: list[str] | None = None) -> dict:
     record["seconds"] = time.perf_counter() - start
     args.out.write_text(json.dumps(record, indent=1))
     g, t, c, lo = (results[k] for k in ("generation", "sd_lora_train", "clip_lora_train", "loader"))
-    print(f"peak ({record['dtype']} matmul, measured): {peak:.3g} TFLOP/s" + (f"; data sheet {sheet:g}" if sheet else ""))
+    print(f"peak ({record['dtype']} matmul, measured): {peak:.3g} TFLOP/s"
+          + (f"; data sheet {sheet:g}" if sheet else ""))
     print(f"generation: {g['images_per_s']:.3f} images/s, {g['achieved_tflops']:.3g} TFLOP/s, MFU {g['mfu']:.1%}; "
           f"reference loop {g['reference']['images_per_s']:.3f} images/s ({g['speedup_vs_reference']:.2f}x)")
     print(f"SD LoRA training: {t['samples_per_s']:.2f} samples/s, MFU {t['mfu']:.1%}")

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # about 20-40 s: every stage of the script, twice the imports of a fresh process
 def test_gpu_script_runs_tiny_on_cpu(tmp_path):
     out = tmp_path / "tiny.json"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
