@@ -106,12 +106,18 @@ class PlanRow:
         return out
 
 
-def _generation(config) -> costs.Generation:
+def _generation(method, config, shots: int, notes: list[str]) -> costs.Generation:
     default = costs.Generation()
+    strength = getattr(config, "strength", default.strength)
+    if strength is None and callable(getattr(method, "strength", None)):
+        strength = method.strength(config, shots)  # a method whose noise level follows the shot count says it
+    if strength is None:
+        notes.append(f"{method.name}: img2img strength is set per cell; counted as the full schedule (upper bound)")
+        strength = 1.0
     return costs.Generation(
         steps=getattr(config, "num_inference_steps", default.steps),
         guidance_scale=getattr(config, "guidance_scale", default.guidance_scale),
-        strength=getattr(config, "strength", default.strength),
+        strength=strength,
     )
 
 
@@ -153,7 +159,11 @@ def plan_cell(row: PlanRow, method, config, clf_config, seed: int) -> None:
     images = ipc * classes
     row.images += images
     if images:
-        row.flops["generate"] += images * costs.image_flops(_generation(config))
+        row.flops["generate"] += images * costs.image_flops(_generation(method, config, shots, row.notes))
+        if getattr(config, "filter_max_attempts", 1) > 1 and (getattr(config, "clip_filter", True)
+                                                               and getattr(config, "filter_model", None) != ""):
+            row.notes.append(f"{method.name}: each image counted once; images its filter rejects cost more "
+                             "(up to filter_max_attempts each), and the filter's own CLIP is not counted")
 
     units = _adapt_units(method, config, classes, shots, seed)
     if units is None:
@@ -161,7 +171,7 @@ def plan_cell(row: PlanRow, method, config, clf_config, seed: int) -> None:
     elif units:
         epochs, batch = getattr(config, "epochs", None), getattr(config, "train_batch_size", None)
         if epochs is None or batch is None:
-            row.notes.append(f"{method.name}: adapts but has no epochs/train_batch_size; adaptation not counted")
+            row.notes.append(f"{method.name}: its adapt stage (not LoRA epochs: captioning, say) is not counted")
         else:
             per_unit = max(1, round(shots * classes / len(units)))  # images each unit trains on
             row.adapt_steps += len(units) * epochs * math.ceil(per_unit / batch)

@@ -92,3 +92,25 @@ def test_generation_dominates_the_paper_grid():
     row = out["rows"][0]
     assert 0.6 < row["flops"]["generate"] / row["total_flops"] < 0.95
     assert flops.unet_forward() > 0
+
+
+def test_img2img_strength_from_the_config_or_from_the_method():
+    from types import SimpleNamespace
+
+    from datadream_bench.perf.plan import _generation
+
+    notes = []
+    fixed = _generation(SimpleNamespace(name="m"), SimpleNamespace(num_inference_steps=20, strength=0.75), 4, notes)
+    assert fixed.unet_passes == 2 * 15 and fixed.img2img and not notes
+
+    class ByShots:
+        name = "by-shots"
+
+        def strength(self, config, shots):
+            return {16: 0.15, 4: 0.35}[shots]
+
+    config = SimpleNamespace(num_inference_steps=50, guidance_scale=3.0, strength=None)
+    assert _generation(ByShots(), config, 16, notes).unet_passes == 2 * 7
+    assert _generation(ByShots(), config, 4, notes).unet_passes == 2 * 17
+    unknown = _generation(SimpleNamespace(name="x"), config, 4, notes)
+    assert unknown.unet_passes == 2 * 50 and "upper bound" in notes[-1]
