@@ -1,6 +1,6 @@
 """GPU benchmark: throughput and MFU of every heavy stage, on the paper's architectures at random weights.
 
-    python benchmarks/gpu.py --out gpu.json          # an H100/H200, about 3-4 minutes, nothing downloaded
+    python benchmarks/gpu.py --out gpu.json          # an H100/H200, sized for under 5 minutes, nothing downloaded
     python benchmarks/gpu.py --tiny --out tiny.json  # the same code on tiny models, CPU, seconds
 
 Measured in one run, on one device:
