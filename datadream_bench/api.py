@@ -28,6 +28,7 @@ from .datasets.problems import DatasetInvalid
 from .engine.filter import ClipFilter, ImageFilter, clip_filter
 from .engine.img2img import fit_square, load_init_image, pad_to_square
 from .engine.lora import LoraWeights, lora_from_peft, remove_lora_layers, sd_lora_targets
+from .engine.prompts import check_prompts_fit
 from .engine.sampler import Sampler
 from .errors import UsageError
 from .fingerprint import seed_from
@@ -49,7 +50,7 @@ __all__ = [
     "Adaptation", "Captioner", "CellContext", "Classifier", "ClassifierConfig", "ClipFilter", "DatasetAdapter",
     "DatasetInvalid", "DatasetManifest", "DatasetOptions", "FewShot", "Field", "ImageFilter", "ImageRequest",
     "LoraWeights", "Method", "MethodConfig", "NONE", "REAL", "SYNTHETIC", "SYNTHETIC_REAL", "Sample", "Sampler",
-    "TrainJob", "UsageError", "adapt_field", "clip_filter", "fit_square", "get_captioner", "hookimpl",
+    "TrainJob", "UsageError", "adapt_field", "check_prompts_fit", "clip_filter", "fit_square", "get_captioner", "hookimpl",
     "import_few_shot", "load_init_image", "load_rgb", "lora_from_peft", "pad_to_square", "prepare_dataset",
     "remove_lora_layers", "run_captioner", "run_field", "sd_lora_targets", "seed_from",
 ]

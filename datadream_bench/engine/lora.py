@@ -125,11 +125,13 @@ def unmerged_lora(components: dict[str, torch.nn.Module], weights: LoraWeights, 
         yield
     finally:
         for module in injected:
-            remove_lora_layers(module)
+            remove_lora_layers(module, "dd_bench_unmerged")
 
 
-def remove_lora_layers(module: torch.nn.Module) -> None:
-    """Replace every PEFT LoRA wrapper in module by the base layer it wraps (no merge)."""
+def remove_lora_layers(module: torch.nn.Module, adapter_name: str | None = None) -> None:
+    """Replace every PEFT LoRA wrapper in module by the base layer it wraps (no merge), and drop the adapter's entry
+    from the `peft_config` that injection leaves on the module (peft warns about a stale one at the next injection).
+    """
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     for name, child in list(module.named_modules()):
@@ -137,3 +139,8 @@ def remove_lora_layers(module: torch.nn.Module) -> None:
             parent_name, _, attr = name.rpartition(".")
             parent = module.get_submodule(parent_name) if parent_name else module
             setattr(parent, attr, child.get_base_layer())
+    config = module.__dict__.get("peft_config")
+    if isinstance(config, dict) and adapter_name is not None:
+        config.pop(adapter_name, None)
+        if not config:
+            del module.peft_config

@@ -59,18 +59,6 @@ def to_pixels(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
-def check_prompts(tokenizer, prompts: list[str]) -> None:
-    """A prompt longer than the text context would be silently cut: refuse it instead."""
-    limit = tokenizer.model_max_length
-    for p in sorted(set(prompts)):
-        n = len(tokenizer(p, truncation=False).input_ids)
-        if n > limit:
-            raise api.UsageError(
-                f"the prompt {p!r} is {n} tokens, longer than the text encoder's context of {limit}: it would be "
-                "cut short. Use shorter class names or a model with a longer context."
-            )
-
-
 class LoraTrainer:
     """LoRA layers injected into a pipeline's UNet (and text encoder), trained on examples, then taken out.
 
@@ -100,7 +88,7 @@ class LoraTrainer:
         self.steps_per_epoch = math.ceil(len(examples) / config.train_batch_size)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.prompts = sorted({e.prompt for e in examples})
-        check_prompts(pipe.tokenizer, self.prompts)
+        api.check_prompts_fit(pipe.tokenizer, sorted(set(self.prompts)), "DataDream fine-tuning prompts")
         row = {p: i for i, p in enumerate(self.prompts)}
         self.prompt_index = torch.tensor([row[e.prompt] for e in examples])
         self.components = {"unet": self.unet}

@@ -260,7 +260,7 @@ def test_a_prompt_longer_than_the_context_is_refused_before_any_work(tiny_pipe, 
     encoded = []
     monkeypatch.setattr(tiny_pipe.vae, "encode", lambda *a, **k: encoded.append(1))
     long = [Example(load_rgb(digits.by_class("train")[0][0].path), "a photo of a " + "very " * 20 + "long name")]
-    with pytest.raises(api.UsageError, match="longer than the text encoder's context"):
+    with pytest.raises(api.UsageError, match="longer than the text encoder's 77 tokens"):
         LoraTrainer(tiny_pipe, long, DataDreamConfig(), seed=0)
     assert encoded == []
 
