@@ -279,6 +279,9 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(table)
 
 
-from .datasets_cmd import app as datasets_app  # noqa: E402 (sub-apps mount after the commands above)
+# Commands that live in their own modules, mounted after the ones above so that --help lists them last.
+from .datasets_cmd import app as datasets_app  # noqa: E402
+from .plan_cmd import plan as plan_cmd  # noqa: E402
 
+app.command("plan")(plan_cmd)
 app.add_typer(datasets_app, name="datasets", help="Check a dataset copy: classes, splits, bad files, fingerprint.")

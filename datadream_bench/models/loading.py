@@ -97,8 +97,11 @@ def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32
             requires_safety_checker=False,
             use_safetensors=True,
         )
-        pipe.set_progress_bar_config(disable=True)
-        _LOADED[key] = pipe.to(device)
+        pipe = pipe.to(device)
+        from ..engine.fast import prepare
+
+        prepare(pipe)  # fused attention everywhere, channels-last on CUDA: the same images, faster
+        _LOADED[key] = pipe
     return _LOADED[key]
 
 
