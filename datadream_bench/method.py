@@ -113,3 +113,14 @@ class Method:
 
     def sample(self, sampler: Sampler, batch: list[ImageRequest]) -> list[Image]:
         raise TypeError(f"{self.name} generates images but does not implement sample()")
+
+    def required_models(self, config: MethodConfig, clip_model: str) -> list[tuple[str, str, str]]:
+        """(setting name, kind, source) of each model the method loads itself (a captioner, a filter CLIP).
+
+        The runner resolves them before any work, so a missing one is a usage error that names the setting.
+        """
+        return []
+
+    def image_filter(self, ctx: CellContext):
+        """An engine.filter.ImageFilter that judges each candidate image (the engine retries rejected ones), or None."""
+        return None

@@ -45,11 +45,12 @@ def resolve(source: str, kind: str) -> Path:
             from huggingface_hub.constants import HF_HUB_CACHE
 
             looked.append(f"the local Hugging Face cache {HF_HUB_CACHE} ({type(e).__name__})")
-    what = "Stable Diffusion pipeline" if kind == "sd" else "CLIP model"
+    what = {"sd": "Stable Diffusion pipeline", "clip": "CLIP model"}.get(kind, f"{kind} model")
+    how = f"--{kind}-model /path/to/folder" if kind in ("sd", "clip") else "a local folder"
     raise ModelNotFoundError(
         f"{what} {source!r} not found. Looked in: " + "; ".join(looked) + ". "
-        f"Provide it with --{kind}-model /path/to/folder (a diffusers/transformers save_pretrained folder), or put it "
-        f"in the Hugging Face cache on a machine with network (huggingface-cli download {source}) and copy the cache."
+        f"Provide it with {how} (a diffusers/transformers save_pretrained folder), or put it in the Hugging Face "
+        f"cache on a machine with network (huggingface-cli download {source}) and copy the cache."
     )
 
 

@@ -53,6 +53,8 @@ def artifact_keys(cell: Cell) -> dict:
             "config": stage_fields(cell.method_config, "adapt"), "fewshot": keys["fewshot"], "sd": spec.inputs["sd"],
             "prompts": [cell.dataset.prompt(label) for label in range(len(cell.dataset.classes))],
             "precision": spec.precision,
+            # models the method loads itself (captioner, filter): a new checkpoint means new captions and images
+            "models": spec.inputs.get("models"),
         })
         keys["generate"] = fingerprint({"adapt": keys["adapt"],
                                         "config": stage_fields(cell.method_config, "generate")})

@@ -148,9 +148,8 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
 def method_models(name: str, method, config, clip_model: str) -> dict[str, str]:
     """setting -> fingerprint of each model the method's required_models(config, clip_model) names as
     (setting, kind, source); a missing one is a usage error naming the setting."""
-    needs = getattr(method, "required_models", None)
     out = {}
-    for setting, kind, source in needs(config, clip_model) if needs else []:
+    for setting, kind, source in method.required_models(config, clip_model):
         try:
             out[setting] = loading.model_fingerprint(source, kind)
         except ModelNotFoundError as e:

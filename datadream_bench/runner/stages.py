@@ -60,7 +60,7 @@ def generate_images(method: Method, ctx: CellContext, folder: Path, lora_files: 
     pipe = ctx.sd_pipeline()
     check_prompts_fit(pipe.tokenizer, sorted({r.prompt for r in requests}), f"{method.name} prompts")
     # A filtering method's models load here, before the first image (plan_grid already checked they exist).
-    image_filter = method.image_filter(ctx) if hasattr(method, "image_filter") else None
+    image_filter = method.image_filter(ctx)
     sampler = Sampler(pipe, ctx.device, ctx.dtype, config=ctx.config, context=ctx)
 
     def candidate_seed(r, attempt: int) -> int:  # a filtered slot's later candidates: from its id and attempt only

@@ -74,7 +74,7 @@ def test_usage_errors_come_before_any_model_is_loaded(registry, tmp_path, forbid
         (dict(methods=["example-sd"], overrides={"epochs": 3}), "no selected method has a setting 'epochs'"),
         (dict(methods=["example-sd"], overrides={"steps": 0}), "steps: Input should be greater"),
         (dict(methods=["example-sd"], overrides={"classifier.nope": 1}), "clip-lora: unknown setting"),
-        (dict(methods=["example-sd"], shots=[500]), "fewer than 500 shots"),
+        (dict(methods=["example-sd"], shots=[500]), "class .digit zero. has 71"),
         (dict(methods=["example-sd"], settings=["real"]), "none of the requested settings"),
         (dict(methods=["example-sd"], settings=["fake"]), "unknown setting"),
         (dict(methods=["example-sd"], sd_model=str(tmp_path / "no-such-model")), "not found. Looked in"),
