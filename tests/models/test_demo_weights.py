@@ -17,7 +17,7 @@ PROMPTS = [f"a photo of a {class_name(d)}" for d in range(len(NAMES))] + [""]
 
 def shapes(path):
     with safe_open(str(path), framework="pt") as f:
-        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
 
 
 def model_shapes(model):
