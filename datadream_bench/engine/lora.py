@@ -108,7 +108,6 @@ def merged_lora(components: dict[str, torch.nn.Module], weights: LoraWeights | N
 def unmerged_lora(components: dict[str, torch.nn.Module], weights: LoraWeights, dropout: float = 0.0):
     """The slow way, for comparisons: PEFT LoRA layers injected beside the base layers, removed afterwards."""
     from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
-    from peft.tuners.tuners_utils import BaseTunerLayer
 
     injected = []
     try:

@@ -9,7 +9,6 @@ from datadream_bench import api
 from datadream_bench.datasets.images import load_rgb
 from datadream_bench.engine.lora import merged_lora, unmerged_lora
 from datadream_bench.method import stage_fields
-from datadream_bench.testing import check_method
 from dd_bench_datadream import method as dd_method
 from dd_bench_datadream.config import DataDreamConfig
 from dd_bench_datadream.method import DATASET_UNIT, DataDreamClassWise, DataDreamDatasetWise, class_unit
@@ -347,15 +346,3 @@ def test_paper_defaults_and_profiles():
     assert CLS.profile_defaults["demo"]["images_per_class"] == 40
     with pytest.raises(ValueError):
         DataDreamConfig(rank=0)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["datadream-cls", "datadream-dset"])
-def test_whole_pipeline_on_tiny_models(name, tmp_path):
-    records = check_method(name, tmp_path)
-    first = next(r for r in records if r["reused"].get("adapt_units") == 0)
-    units = 5 if name == "datadream-cls" else 1  # the demo digits have 5 classes
-    assert first["generation"]["images"] == 5 * DataDreamConfig(**CLS.profile_defaults["tiny"]).images_per_class
-    # The second setting reuses the first one's LoRA units and images.
-    second = next(r for r in records if r is not first)
-    assert second["reused"]["adapt_units"] == units
