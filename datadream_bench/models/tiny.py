@@ -129,7 +129,6 @@ def save_tiny_sd(path: str | Path, seed: int = 0) -> Path:
 
 
 def save_tiny_clip(path: str | Path, seed: int = 0) -> Path:
-    from transformers import CLIPImageProcessorPil
 
     path = Path(path)
     model, tokenizer = tiny_clip(seed)
