@@ -43,6 +43,7 @@ from .method import (
     Method,
     MethodConfig,
     adapt_field,
+    class_unit,
     run_field,
 )
 
@@ -50,7 +51,7 @@ __all__ = [
     "Adaptation", "Captioner", "CellContext", "Classifier", "ClassifierConfig", "ClipFilter", "DatasetAdapter",
     "DatasetInvalid", "DatasetManifest", "DatasetOptions", "FewShot", "Field", "ImageFilter", "ImageRequest",
     "LoraWeights", "Method", "MethodConfig", "NONE", "REAL", "SYNTHETIC", "SYNTHETIC_REAL", "Sample", "Sampler",
-    "TrainJob", "UsageError", "adapt_field", "check_prompts_fit", "clip_filter", "fit_square", "get_captioner", "hookimpl",
+    "TrainJob", "UsageError", "adapt_field", "check_prompts_fit", "class_unit", "clip_filter", "fit_square", "get_captioner", "hookimpl",
     "import_few_shot", "load_init_image", "load_rgb", "lora_from_peft", "pad_to_square", "prepare_dataset",
     "remove_lora_layers", "run_captioner", "run_field", "sd_lora_targets", "seed_from",
 ]

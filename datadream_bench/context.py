@@ -10,7 +10,8 @@ import torch
 from .datasets.fewshot import FewShot
 from .datasets.manifest import DatasetManifest
 from .fingerprint import seed_from
-from .method import ImageRequest
+from .errors import UsageError
+from .method import ImageRequest, class_unit
 from .models import loading
 from .spec import CellSpec
 
@@ -33,6 +34,17 @@ class CellContext:
     def image_seed(self, label: int, index: int, attempt: int = 0) -> int:
         """The seed of image (label, index): its id and the cell's seed, nothing else."""
         return seed_from("image", self.spec.seed, self.dataset.classes[label], index, attempt)
+
+    def class_units(self) -> list[str]:
+        """One adapt unit per class, in label order."""
+        return [class_unit(label) for label in range(len(self.dataset.classes))]
+
+    def class_of_unit(self, unit: str) -> int:
+        """The label of a class unit; a unit this dataset does not have is an error naming the valid range."""
+        units = self.class_units()
+        if unit not in units:
+            raise UsageError(f"{self.spec.method}: no adapt unit {unit!r}; its units are {units[0]} .. {units[-1]}")
+        return units.index(unit)
 
     def prompt(self, label: int) -> str:
         return self.dataset.prompt(label)

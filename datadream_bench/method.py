@@ -59,6 +59,12 @@ def stage_fields(config: BaseModel, stage: str) -> dict:
     return out
 
 
+def class_unit(label: int) -> str:
+    """The adapt unit of one class (class-wise LoRA, per-class captions). Named from the label, never from the class
+    name, which may hold "/"."""
+    return f"class-{label:04d}"
+
+
 @dataclass(frozen=True)
 class ImageRequest:
     """One image to make. Its id is (label, index); its seed is derived from the id (and the cell's seed) only."""

@@ -21,10 +21,6 @@ TINY = {"captioner": "template", "images_per_class": 4, "num_inference_steps": 4
         "filter_max_attempts": 3}
 
 
-def class_unit(label: int) -> str:
-    return f"class-{label:04d}"
-
-
 class Disef(api.Method):
     name = "disef"
     description = "DISEF-style: img2img from a padded real shot with a caption prompt (DPM-Solver++), CLIP-filtered"
@@ -42,13 +38,10 @@ class Disef(api.Method):
         return needs
 
     def adapt_units(self, ctx: api.CellContext) -> list[str]:
-        return [class_unit(label) for label in range(len(ctx.dataset.classes))]
+        return ctx.class_units()
 
     def adapt(self, ctx: api.CellContext, unit: str) -> api.Adaptation:
-        units = self.adapt_units(ctx)
-        if unit not in units:
-            raise api.UsageError(f"{self.name}: no adapt unit {unit!r}; its units are {units[0]} .. {units[-1]}")
-        label = units.index(unit)
+        label = ctx.class_of_unit(unit)
         shots = ctx.fewshot.shots[label]
         captioner = api.get_captioner(ctx.config.captioner)
         captions = api.run_captioner(captioner, [api.load_rgb(s.path) for s in shots], ctx.dataset.classes[label],
@@ -58,7 +51,7 @@ class Disef(api.Method):
                                     "captions": captions})
 
     def captions(self, ctx: api.CellContext, label: int) -> list[str]:
-        data = ctx.adaptations.get(class_unit(label))
+        data = ctx.adaptations.get(api.class_unit(label))
         if data is None:
             raise RuntimeError(f"{self.name}: no captions for class {label}; the adapt stage must run before plan()")
         if data["shots"] != [s.path for s in ctx.fewshot.shots[label]]:

@@ -32,3 +32,20 @@ def make_ctx(digits, tiny_pipe):
         return ctx
 
     return make
+
+
+class RecordingSampler:
+    """Stands in for the engine's Sampler: records the sampling arguments a method passes, makes no images."""
+
+    def __init__(self, config):
+        self.config = config
+        self.calls = []
+
+    def text_to_image(self, batch, **kw):
+        self.calls.append(kw)
+        return [object() for _ in batch]
+
+
+@pytest.fixture
+def recording_sampler():
+    return RecordingSampler

@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from datadream_bench import api
+from datadream_bench.api import class_unit
 from datadream_bench.datasets.images import load_rgb
 from datadream_bench.engine.lora import merged_lora, unmerged_lora
 from datadream_bench.method import stage_fields
 from dd_bench_datadream import method as dd_method
 from dd_bench_datadream.config import DataDreamConfig
-from dd_bench_datadream.method import DATASET_UNIT, DataDreamClassWise, DataDreamDatasetWise, class_unit
+from dd_bench_datadream.method import DATASET_UNIT, DataDreamClassWise, DataDreamDatasetWise
 from dd_bench_datadream.trainer import Example, LoraTrainer
 
 CLS, DSET = DataDreamClassWise(), DataDreamDatasetWise()
@@ -235,24 +236,14 @@ def test_plan_gives_every_class_the_one_dataset_adapter(make_ctx):
     assert {r.label for r in requests} == set(range(len(ctx.dataset.classes)))
 
 
-class RecordingSampler:
-    def __init__(self, config):
-        self.config = config
-        self.calls = []
-
-    def text_to_image(self, batch, **kw):
-        self.calls.append(kw)
-        return [object() for _ in batch]
-
-
-def test_sample_uses_the_configured_steps_and_guidance(make_ctx):
+def test_sample_uses_the_configured_steps_and_guidance(make_ctx, recording_sampler):
     ctx = make_ctx(CLS, num_inference_steps=7, guidance_scale=3.5)
-    sampler = RecordingSampler(ctx.config)
+    sampler = recording_sampler(ctx.config)
     images = CLS.sample(sampler, CLS.plan(ctx)[:3])
     assert len(images) == 3
     assert sampler.calls == [{"num_inference_steps": 7, "guidance_scale": 3.5}]
     with pytest.raises(TypeError, match="sampler.config"):
-        CLS.sample(RecordingSampler(None), CLS.plan(ctx)[:1])
+        CLS.sample(recording_sampler(None), CLS.plan(ctx)[:1])
 
 
 def test_a_prompt_longer_than_the_context_is_refused_before_any_work(tiny_pipe, digits, monkeypatch):

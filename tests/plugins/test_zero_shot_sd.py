@@ -42,23 +42,13 @@ def test_defaults_match_datadream_generation():
         ZeroShotConfig(images_per_class=0)
 
 
-class RecordingSampler:
-    def __init__(self, config):
-        self.config = config
-        self.calls = []
-
-    def text_to_image(self, batch, **kw):
-        self.calls.append(kw)
-        return [object() for _ in batch]
-
-
-def test_sample_uses_the_configured_steps_and_guidance(make_ctx):
+def test_sample_uses_the_configured_steps_and_guidance(make_ctx, recording_sampler):
     ctx = make_ctx(ZS, num_inference_steps=9, guidance_scale=4.0)
-    sampler = RecordingSampler(ctx.config)
+    sampler = recording_sampler(ctx.config)
     ZS.sample(sampler, ZS.plan(ctx)[:2])
     assert sampler.calls == [{"num_inference_steps": 9, "guidance_scale": 4.0}]
     with pytest.raises(TypeError, match="sampler.config"):
-        ZS.sample(RecordingSampler(None), ZS.plan(ctx)[:1])
+        ZS.sample(recording_sampler(None), ZS.plan(ctx)[:1])
 
 
 def test_generates_through_the_engine_on_the_tiny_model(make_ctx, tiny_pipe, tmp_path):
