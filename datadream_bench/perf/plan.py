@@ -124,9 +124,12 @@ def _generation(method, config, shots: int, notes: list[str]) -> costs.Generatio
 def _adapt_units(method, config, classes: int, shots: int, seed: int) -> list[str] | None:
     """The method's adapt units, asked of the method itself with a context holding only what a plan knows (class
     count, shots, seed). None when the method needs more of a cell than that to say."""
-    ctx = SimpleNamespace(
-        config=config, dataset=SimpleNamespace(classes=[f"class {i}" for i in range(classes)]),
-        spec=SimpleNamespace(shots=shots, seed=seed), fewshot=None,
+    from ..context import CellContext
+
+    ctx = CellContext(
+        spec=SimpleNamespace(shots=shots, seed=seed, method=method.name), config=config,
+        dataset=SimpleNamespace(classes=[f"class {i}" for i in range(classes)]), fewshot=None, device="meta",
+        dtype=None,
     )
     try:
         return list(method.adapt_units(ctx))
