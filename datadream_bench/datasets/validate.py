@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..fingerprint import file_digest
+from .filecache import FileCache
 from . import protocol as protocols
 from .fewshot import draw_few_shot
 from .images import MAX_PIXELS, BadImageError, check_extension, load_rgb
@@ -33,7 +34,7 @@ def default_workers() -> int:
 def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes: int | None = None,
              coop_sizes: tuple[int, int, int] | None = None, shots=(), seeds=(), skip_bad: bool = False,
              max_bad: float = 0.01, decode: str = "all", workers: int | None = None,
-             max_pixels: int = MAX_PIXELS) -> tuple[DatasetManifest, dict]:
+             max_pixels: int = MAX_PIXELS, cache: FileCache | None = None) -> tuple[DatasetManifest, dict]:
     if decode not in ("all", "fewshot"):
         raise UsageError(f"decode must be 'all' or 'fewshot', not {decode!r}")
     t0 = time.perf_counter()
@@ -56,14 +57,14 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
             except BadImageError as e:
                 bad[s.path] = e.reason
     paths = sorted({s.path for samples in manifest.splits.values() for s in samples} - set(bad))
-    with ThreadPoolExecutor(workers) as pool:
-        digests = dict(zip(paths, pool.map(file_digest, paths)))
+    cache = cache or FileCache(None)
+    digests, read = cache.digests(paths, file_digest, workers)
     t_digest = time.perf_counter()
 
     # Decoding: every image, or (decode="fewshot") the few-shot draws only, below.
     decoded = 0
     if decode == "all":
-        decoded = _decode(paths, bad, workers, max_pixels)
+        decoded = _decode(paths, bad, workers, max_pixels, cache)
     t_decode = time.perf_counter()
 
     skipped: list[Problem] = []
@@ -112,7 +113,7 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
                 draw = draw_few_shot(manifest, seed, k_max)
                 if decode == "fewshot":
                     shot_bad: dict[str, str] = {}
-                    decoded += _decode([s.path for s in draw.samples], shot_bad, workers, max_pixels)
+                    decoded += _decode([s.path for s in draw.samples], shot_bad, workers, max_pixels, cache)
                     problems += [Problem(p, f"few-shot image (seed {seed}): {r}") for p, r in sorted(shot_bad.items())]
                 fewshot[str(seed)] = {str(k): draw_few_shot(manifest, seed, k).fingerprint() for k in sorted(shots)}
 
@@ -137,7 +138,8 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
                     "by_split": skipped_by_split,
                     "files": [{"path": p.path, "reason": p.reason} for p in skipped[:_LISTED]]},
         "ignored_files": manifest.meta.get("ignored_files", 0),
-        "checked": {"files": len(paths), "decoded": decoded, "decode": decode},
+        # read/decoded count the files this run opened; the others were known unchanged from an earlier check
+        "checked": {"files": len(paths), "read": read, "decoded": decoded, "decode": decode},
         "notes": list(manifest.meta.get("notes", [])),
         "fewshot": fewshot,
         "seconds": {"digest": round(t_digest - t0, 3), "decode": round(t_decode - t_digest, 3)},
@@ -151,8 +153,11 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
     return manifest, report
 
 
-def _decode(paths: list[str], bad: dict[str, str], workers: int, max_pixels: int) -> int:
-    todo = [p for p in paths if p not in bad]
+def _decode(paths: list[str], bad: dict[str, str], workers: int, max_pixels: int, cache: FileCache) -> int:
+    """Decode every path not known to decode already; bad ones go into `bad`. Returns how many were decoded."""
+    candidates = [p for p in paths if p not in bad]
+    good_before = cache.known_to_decode(candidates)
+    todo = [p for p in candidates if p not in good_before]
 
     def one(path: str) -> tuple[str, str | None]:
         try:
@@ -161,10 +166,14 @@ def _decode(paths: list[str], bad: dict[str, str], workers: int, max_pixels: int
         except BadImageError as e:
             return path, e.reason
 
+    good = []
     with ThreadPoolExecutor(workers) as pool:  # Pillow releases the GIL while decoding
         for path, reason in pool.map(one, todo):
             if reason is not None:
                 bad[path] = reason
+            else:
+                good.append(path)
+    cache.mark_decoded(good)
     return len(todo)
 
 
