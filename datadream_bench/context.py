@@ -29,7 +29,8 @@ class CellContext:
 
     def sd_pipeline(self):
         """The base text-to-image pipeline (loaded once per process; never modify it in place outside the engine)."""
-        return loading.load_sd(self.spec.sd_model, self.device, self.dtype)
+        return loading.load_sd(self.spec.sd_model, self.device, self.dtype,
+                               compile_unet=self.spec.runtime.get("compile", False))
 
     def image_seed(self, label: int, index: int, attempt: int = 0) -> int:
         """The seed of image (label, index): its id and the cell's seed, nothing else."""

@@ -62,6 +62,7 @@ class RunRequest(BaseModel):
     device: str | None = None  # None: cuda if available, else cpu
     precision: str | None = None  # fp32 | bf16 | fp16; None: bf16/fp16 on cuda, fp32 on cpu
     batch_size: int | None = None  # generation batch; None: the method's
+    compile: bool = False  # torch.compile the UNet: pays off on long GPU runs (the first call compiles for ~1 min)
     skip_bad: bool = False  # drop undecodable images (counted in the record) instead of stopping
     max_bad: float = 0.01  # ...but stop past this fraction of a split (or this many rows, if >= 1)
     decode: str = "all"  # which images are fully decoded before any model loads: all | fewshot (huge datasets)

@@ -96,6 +96,8 @@ def run(
     = None,
     batch_size: Annotated[Optional[int], typer.Option(help="generation batch size (never changes the images)")]
     = None,
+    compile_unet: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet (the same images; "
+                                               "the first call compiles for about a minute)")] = False,
     skip_bad: Annotated[bool, typer.Option(help="skip undecodable images (counted in the record, capped by "
                                            "--max-bad) instead of stopping")] = False,
     max_bad: Annotated[float, typer.Option(help="with --skip-bad: stop past this fraction of rows (or this many, "
@@ -118,7 +120,7 @@ def run(
             profile=profile or ("paper" if datasets else "demo"), work_dir=work_dir, data_root=data_root,
             dataset_options=dataset_options(dataset_opt), overrides=parse_overrides(set_ or []),
             sd_model=sd_model, clip_model=clip_model, device=device, precision=precision, batch_size=batch_size,
-            skip_bad=skip_bad, max_bad=max_bad, decode=decode,
+            skip_bad=skip_bad, max_bad=max_bad, decode=decode, compile=compile_unet,
         )
         registry = load_registry()
         cells = plan_grid(request, registry)

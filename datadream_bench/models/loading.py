@@ -82,9 +82,9 @@ def model_fingerprint(source: str, kind: str) -> str:
     return fingerprint(canonical_json(parts))
 
 
-def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32):
-    """The text-to-image pipeline, loaded once per (source, device, dtype) in this process."""
-    key = ("sd", source, device, dtype)
+def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32, compile_unet: bool = False):
+    """The text-to-image pipeline, loaded once per (source, device, dtype, compile) in this process."""
+    key = ("sd", source, device, dtype, compile_unet)
     if key not in _LOADED:
         quiet_libraries()
         from diffusers import StableDiffusionPipeline
@@ -101,7 +101,8 @@ def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32
         pipe = pipe.to(device)
         from ..engine.fast import prepare
 
-        prepare(pipe)  # fused attention everywhere, channels-last on CUDA: the same images, faster
+        # fused attention everywhere, channels-last on CUDA, torch.compile if asked: the same images, faster
+        prepare(pipe, compile_unet=compile_unet)
         _LOADED[key] = pipe
     return _LOADED[key]
 

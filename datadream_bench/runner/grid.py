@@ -125,7 +125,7 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
                     method = method_objs[m]
                     config = configs[m]
                     run_fields = stage_fields(config, "run")
-                    runtime = {"device": device, "batch_size": 8, **run_fields}
+                    runtime = {"device": device, "batch_size": 8, **run_fields, "compile": request.compile}
                     if request.batch_size:
                         runtime["batch_size"] = request.batch_size
                     for setting in method_settings[m]:
