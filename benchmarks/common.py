@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import platform
-import subprocess
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def sync(device: str | torch.device) -> None:
@@ -61,26 +57,19 @@ def max_pixel_diff(a: np.ndarray, b: np.ndarray) -> int:
 
 
 def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda)
-    for lib in ("diffusers", "transformers", "peft"):
-        try:
-            info[lib] = __import__(lib).__version__
-        except ImportError:
-            info[lib] = None
-    return info
+    """What the numbers were measured on: the same environment record every result row carries, plus threads."""
+    from datadream_bench.store.environment import environment
+
+    env = environment()
+    return {"platform": env["platform"], "python": env["python"], "cpus": env["hardware"]["cpu_count"],
+            "threads": torch.get_num_threads(), "gpu": env["hardware"].get("gpu", ""), "cuda": torch.version.cuda,
+            **{lib: env["packages"].get(lib) for lib in ("torch", "diffusers", "transformers", "peft")}}
 
 
 def commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    from datadream_bench.store.environment import git_commit
+
+    return git_commit()
 
 
 def quiet() -> None:
