@@ -39,15 +39,6 @@ class GenerationReport:
     filter: dict | None = None
 
 
-def plan_batches(requests: list[ImageRequest], batch_size: int) -> list[list[ImageRequest]]:
-    """Consecutive requests sharing an adapter, cut into batches of at most batch_size."""
-    batches = []
-    for _, group in groupby(requests, key=lambda r: r.adapter):
-        group = list(group)
-        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
-    return batches
-
-
 def check_requests(requests: list[ImageRequest]) -> None:
     seen = set()
     for r in requests:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from datadream_bench.engine.generate import generate, plan_batches
+from datadream_bench.engine.generate import generate
 from datadream_bench.engine.lora import LoraWeights, merged_lora, unmerged_lora
 from datadream_bench.engine.manifest import read_manifest
 from datadream_bench.engine.sampler import Sampler
@@ -63,11 +63,13 @@ def test_batch_size_never_changes_an_image(tiny_pipe, tmp_path):
     assert not np.array_equal(pixels(tmp_path / "b1", one[ids[0]]), pixels(tmp_path / "b1", one[ids[1]]))
 
 
-def test_batches_are_consecutive_and_never_mix_adapters():
+def test_batches_are_consecutive_and_never_mix_adapters(tiny_pipe, tmp_path):
     reqs = requests(3, adapter="a")[:3] + requests(3, adapter="b")[3:]
-    batches = plan_batches(reqs, 2)
-    assert [[r.id for r in b] for b in batches] == [["0000-00000", "0000-00001"], ["0000-00002"],
-                                                    ["0001-00000", "0001-00001"], ["0001-00002"]]
+    method = TextMethod()
+    adapters = {"a": random_lora(tiny_pipe, seed=1), "b": random_lora(tiny_pipe, seed=2)}
+    run(method, tiny_pipe, tmp_path, batch_size=2, reqs=reqs, adapters=adapters)
+    assert method.calls == [["0000-00000", "0000-00001"], ["0000-00002"], ["0001-00000", "0001-00001"],
+                            ["0001-00002"]]
 
 
 def random_lora(pipe, rank=4, seed=0) -> LoraWeights:
