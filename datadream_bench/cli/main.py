@@ -204,15 +204,20 @@ def results(work_dir: WorkDirOpt = DEFAULT_WORK_DIR) -> None:
 
 @app.command()
 def show(key: Annotated[str, typer.Argument(help="a cell key or its first characters (see `dd-bench results`)")],
-         work_dir: WorkDirOpt = DEFAULT_WORK_DIR) -> None:
-    """The full record of one finished cell (JSON): config, fingerprints, versions, timings, metrics."""
+         work_dir: WorkDirOpt = DEFAULT_WORK_DIR,
+         as_json: Annotated[bool, typer.Option("--json", help="the full record as JSON")] = False) -> None:
+    """One finished cell: what produced it, how long each stage took, the generation and filter report, metrics."""
     from ..store import ResultsStore
+    from .record import render_record
 
     try:
         record = ResultsStore(work_dir / "results.sqlite").record(key)
     except UsageError as e:
         fail_usage(e)
-    print(json.dumps(record, indent=1, sort_keys=True))
+    if as_json:
+        print(json.dumps(record, indent=1, sort_keys=True))
+    else:
+        out.print(render_record(record))
 
 
 class Kind(str, Enum):

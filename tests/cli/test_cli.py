@@ -41,8 +41,10 @@ def test_third_party_plugin_is_listed_and_runs_and_a_broken_one_is_reported(tmp_
 
     board = dd_bench("leaderboard", "-w", str(tmp_path), "--format", "json")
     assert json.loads(board.stdout)["rows"][0]["method"] == "example-sd"
-    shown = dd_bench("show", cells[0]["key"][:8], "-w", str(tmp_path))
+    shown = dd_bench("show", cells[0]["key"][:8], "-w", str(tmp_path), "--json")
     assert json.loads(shown.stdout)["spec"]["method"] == "example-sd"
+    summary = dd_bench("show", cells[0]["key"][:8], "-w", str(tmp_path), env={"COLUMNS": "200"})
+    assert "example-sd" in summary.stdout and "time per stage" in summary.stdout and "top-1 (test)" in summary.stdout
 
 
 def test_plugin_allow_and_block_lists():

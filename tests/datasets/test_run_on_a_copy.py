@@ -19,7 +19,7 @@ def test_eurosat_coop_copy_runs_end_to_end(data_dir, tmp_path):
     cells = json.loads(result.stdout)["cells"]
     assert {(c["method"], c["dataset"], c["status"]) for c in cells} == {
         ("zero-shot-sd", "eurosat", "done"), ("real-only", "eurosat", "done")}
-    shown = CliRunner().invoke(app, ["show", cells[0]["key"], "-w", str(tmp_path)])
+    shown = CliRunner().invoke(app, ["show", cells[0]["key"], "-w", str(tmp_path), "--json"])
     record = json.loads(shown.stdout)
     assert record["provenance"]["dataset"]["source"] == "coop"
     assert record["provenance"]["dataset"]["classes"] == 10
