@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -108,13 +109,18 @@ def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32
 
 
 def load_clip(source: str, device: str = "cpu"):
-    """(CLIPModel in fp32, tokenizer, image size). A fresh copy of the weights per call: the classifier trains them."""
-    quiet_libraries()
-    from transformers import CLIPModel, CLIPTokenizer
+    """(CLIPModel in fp32, tokenizer, image size). A fresh copy of the weights per call, since the classifier trains
+    them; the checkpoint is read from disk once per process (train, evaluate and every cell copy it from memory)."""
+    key = ("clip", source)
+    if key not in _LOADED:
+        quiet_libraries()
+        from transformers import CLIPModel, CLIPTokenizer
 
-    root = resolve(source, "clip")
-    model = CLIPModel.from_pretrained(root, local_files_only=True, use_safetensors=True).to(device)
-    tokenizer = CLIPTokenizer.from_pretrained(root, local_files_only=True)
+        root = resolve(source, "clip")
+        model = CLIPModel.from_pretrained(root, local_files_only=True, use_safetensors=True).eval()
+        _LOADED[key] = (model, CLIPTokenizer.from_pretrained(root, local_files_only=True))
+    base, tokenizer = _LOADED[key]
+    model = copy.deepcopy(base).to(device)
     return model, tokenizer, model.config.vision_config.image_size
 
 
