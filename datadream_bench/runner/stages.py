@@ -57,19 +57,24 @@ def generate_images(method: Method, ctx: CellContext, folder: Path, lora_files: 
     unknown = sorted({r.adapter for r in requests if r.adapter is not None} - set(lora_files))
     if unknown:
         raise ValueError(f"{method.name}.plan names adapters that the adapt stage did not produce: {unknown[:5]}")
-    pipe = ctx.sd_pipeline()
-    check_prompts_fit(pipe.tokenizer, sorted({r.prompt for r in requests}), f"{method.name} prompts")
-    # A filtering method's models load here, before the first image (plan_grid already checked they exist).
-    image_filter = method.image_filter(ctx)
-    sampler = Sampler(pipe, ctx.device, ctx.dtype, config=ctx.config, context=ctx)
-
-    def candidate_seed(r, attempt: int) -> int:  # a filtered slot's later candidates: from its id and attempt only
-        return r.seed if attempt == 0 else ctx.image_seed(r.label, r.index, attempt)
-
-    report = generate(method, sampler, requests, folder, batch_size=batch_size,
-                      load_adapter=lambda unit: load_lora(lora_files[unit]), progress=ctx.progress,
-                      image_filter=image_filter, candidate_seed=candidate_seed, class_names=ctx.dataset.classes)
     done = read_manifest(folder / "manifest.jsonl")
+    if all(r.id in done for r in requests):
+        # The whole set exists (an earlier setting made it): no pipeline or filter model is loaded for nothing.
+        report = GenerationReport(reused=len(requests))
+    else:
+        pipe = ctx.sd_pipeline()
+        check_prompts_fit(pipe.tokenizer, sorted({r.prompt for r in requests}), f"{method.name} prompts")
+        # A filtering method's models load here, before the first image (plan_grid already checked they exist).
+        image_filter = method.image_filter(ctx)
+        sampler = Sampler(pipe, ctx.device, ctx.dtype, config=ctx.config, context=ctx)
+
+        def candidate_seed(r, attempt: int) -> int:  # a filtered slot's later candidates: from id and attempt only
+            return r.seed if attempt == 0 else ctx.image_seed(r.label, r.index, attempt)
+
+        report = generate(method, sampler, requests, folder, batch_size=batch_size,
+                          load_adapter=lambda unit: load_lora(lora_files[unit]), progress=ctx.progress,
+                          image_filter=image_filter, candidate_seed=candidate_seed, class_names=ctx.dataset.classes)
+        done = read_manifest(folder / "manifest.jsonl")
     missing = [r.id for r in requests if r.id not in done]
     if missing:
         raise RuntimeError(f"generation finished with {len(missing)} planned images missing, e.g. {missing[:3]}")

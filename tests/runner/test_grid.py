@@ -83,3 +83,20 @@ def test_usage_errors_come_before_any_model_is_loaded(registry, tmp_path, forbid
     for fields, message in cases:
         with pytest.raises(UsageError, match=message):
             plan_grid(RunRequest(profile="tiny", work_dir=tmp_path, **fields), registry)
+
+
+def test_a_finished_generated_set_loads_no_pipeline(registry, tmp_path, monkeypatch):
+    import diffusers
+
+    synthetic, both = tiny_cells(["example-sd"], tmp_path, registry)
+    assert run_grid([synthetic], tmp_path).outcomes[0].status == "done"
+    loading._LOADED.clear()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the pipeline was loaded although every image exists")
+
+    monkeypatch.setattr(diffusers.StableDiffusionPipeline, "from_pretrained", refuse)
+    outcome = run_grid([both], tmp_path).outcomes[0]
+    assert outcome.status == "done", outcome.error
+    record = ResultsStore(tmp_path / "results.sqlite").record(both.spec.key())
+    assert record["generation"]["reused"] == 15 and record["generation"]["images"] == 0
