@@ -63,34 +63,14 @@ def settings_for(method, requested: list[str] | None) -> list[str]:
 
 def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
     profile = get_profile(request.profile)
-    bad = [s for s in request.settings or [] if s not in SETTINGS]
-    if bad:
-        raise UsageError(f"unknown setting(s) {bad}; valid: {', '.join(SETTINGS)}")
-    methods = expand(request.methods, registry.methods, "method")
+    methods = {m: registry.get("methods", m) for m in expand(request.methods, registry.methods, "method")}
     classifier = registry.get("classifiers", request.classifier)
-    if request.datasets:
-        datasets = expand(request.datasets, registry.datasets, "dataset", include=lambda a: a.needs_data_root)
-    else:
-        datasets = [profile.default_dataset]
-        log.info("no --dataset given: running on the built-in demo (%s)", profile.default_dataset)
-    if not datasets or datasets == [None]:
-        raise UsageError(f"profile {profile.name!r} has no default dataset: give --dataset")
+    datasets = dataset_keys(request, registry, profile)
     shots = request.shots or [profile.default_shots]
     if not request.seeds:
         raise UsageError("no seeds given")
-
-    method_objs = {m: registry.get("methods", m) for m in methods}
-    per_method, for_classifier = route_overrides(request.overrides, {m: o.Config for m, o in method_objs.items()},
-                                                 classifier.name)
-    configs = {m: resolve_config(m, o.Config, o.profile_defaults, profile.name, per_method[m])
-               for m, o in method_objs.items()}
-    classifier_config = resolve_config(classifier.name, classifier.Config, classifier.profile_defaults,
-                                       profile.name, for_classifier)
-    method_settings = {m: settings_for(o, request.settings) for m, o in method_objs.items()}
-    empty = [m for m, s in method_settings.items() if not s]
-    if empty:
-        raise UsageError(f"{', '.join(empty)}: none of the requested settings {request.settings} applies "
-                         f"(supported: {', '.join(f'{m}: {list(method_objs[m].settings)}' for m in empty)})")
+    configs, classifier_config = resolve_configs(request, methods, classifier, profile.name)
+    settings = method_settings(request, methods)
 
     device = request.device or loading.default_device()
     precision = request.precision or {v: k for k, v in DTYPES.items()}[loading.default_dtype(device)]
@@ -99,36 +79,27 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
     sd_model = request.sd_model or profile.sd_model
     clip_model = request.clip_model or profile.clip_model
     # Resolving checks that the weights are on disk (never downloads); fingerprints key every artifact.
-    model_fps = {"clip": loading.model_fingerprint(clip_model, "clip")}
-    needs_sd = any(o.generates for o in method_objs.values())
-    model_fps["sd"] = loading.model_fingerprint(sd_model, "sd") if needs_sd else None
+    clip_fp = loading.model_fingerprint(clip_model, "clip")
+    sd_fp = loading.model_fingerprint(sd_model, "sd") if any(o.generates for o in methods.values()) else None
     # Models a method loads itself (a filter's CLIP, a captioner): found now, never missed halfway through a grid.
-    own_models = {m: method_models(m, o, configs[m], clip_model) for m, o in method_objs.items()}
+    own_models = {m: method_models(m, o, configs[m], clip_model) for m, o in methods.items()}
 
-    workdir = WorkDir(request.work_dir)
     cells: list[Cell] = []
     for dataset_key in datasets:
-        adapter = registry.get("datasets", dataset_key)
-        if adapter.needs_data_root and request.data_root is None and "path" not in request.dataset_options.get(
-                dataset_key, {}):
-            raise UsageError(f"dataset {dataset_key!r} needs --data-root (the folder that holds your copy of it)")
-        options = DatasetOptions(data_root=request.data_root, work_dir=workdir.root,
-                                 extra=dict(request.dataset_options.get(dataset_key, {})))
-        manifest, data_report = prepare_dataset(adapter, options, shots=shots, seeds=request.seeds,
-                                                skip_bad=request.skip_bad, max_bad=request.max_bad,
-                                                decode=request.decode)
+        manifest, data_report = load_dataset(request, registry, dataset_key, shots)
         data_fp = manifest.fingerprint()
         for seed in request.seeds:
             for k in shots:
                 fewshot = draw_few_shot(manifest, seed, k)
-                for m in methods:
-                    method = method_objs[m]
+                for m, method in methods.items():
                     config = configs[m]
                     run_fields = stage_fields(config, "run")
                     runtime = {"device": device, "batch_size": 8, **run_fields, "compile": request.compile}
                     if request.batch_size:
                         runtime["batch_size"] = request.batch_size
-                    for setting in method_settings[m]:
+                    inputs = {"dataset": data_fp, "sd": sd_fp if method.generates else None, "clip": clip_fp,
+                              **({"models": own_models[m]} if own_models[m] else {})}
+                    for setting in settings[m]:
                         spec = CellSpec(
                             method=m, dataset=dataset_key, shots=k, seed=seed, setting=setting,
                             classifier=classifier.name, profile=profile.name,
@@ -136,13 +107,55 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
                             method_config={name: value for name, value in config.model_dump(mode="json").items()
                                            if name not in run_fields},
                             classifier_config=classifier_config.model_dump(mode="json"), precision=precision,
-                            inputs={"dataset": data_fp, "sd": model_fps["sd"] if method.generates else None,
-                                    "clip": model_fps["clip"], **({"models": own_models[m]} if own_models[m] else {})},
-                            data_root=str(request.data_root) if request.data_root else None, runtime=runtime,
+                            inputs=inputs, data_root=str(request.data_root) if request.data_root else None,
+                            runtime=runtime,
                         )
                         cells.append(Cell(spec, method, config, classifier, classifier_config, manifest, fewshot,
                                           provenance=provenance(registry, m, classifier.name, data_report)))
     return cells
+
+
+def dataset_keys(request: RunRequest, registry: Registry, profile) -> list[str]:
+    if request.datasets:
+        return expand(request.datasets, registry.datasets, "dataset", include=lambda a: a.needs_data_root)
+    if profile.default_dataset is None:
+        raise UsageError(f"profile {profile.name!r} has no default dataset: give --dataset")
+    log.info("no --dataset given: running on the built-in demo (%s)", profile.default_dataset)
+    return [profile.default_dataset]
+
+
+def resolve_configs(request: RunRequest, methods: dict, classifier, profile: str) -> tuple[dict, object]:
+    """Each method's and the classifier's validated config: paper defaults < profile defaults < --set."""
+    per_method, for_classifier = route_overrides(request.overrides, {m: o.Config for m, o in methods.items()},
+                                                 classifier.name)
+    configs = {m: resolve_config(m, o.Config, o.profile_defaults, profile, per_method[m])
+               for m, o in methods.items()}
+    classifier_config = resolve_config(classifier.name, classifier.Config, classifier.profile_defaults, profile,
+                                       for_classifier)
+    return configs, classifier_config
+
+
+def method_settings(request: RunRequest, methods: dict) -> dict[str, list[str]]:
+    bad = [s for s in request.settings or [] if s not in SETTINGS]
+    if bad:
+        raise UsageError(f"unknown setting(s) {bad}; valid: {', '.join(SETTINGS)}")
+    settings = {m: settings_for(o, request.settings) for m, o in methods.items()}
+    empty = [m for m, s in settings.items() if not s]
+    if empty:
+        raise UsageError(f"{', '.join(empty)}: none of the requested settings {request.settings} applies "
+                         f"(supported: {', '.join(f'{m}: {list(methods[m].settings)}' for m in empty)})")
+    return settings
+
+
+def load_dataset(request: RunRequest, registry: Registry, key: str, shots: list[int]):
+    """(manifest, validation report) of one dataset, every problem found before any model loads."""
+    adapter = registry.get("datasets", key)
+    extra = dict(request.dataset_options.get(key, {}))
+    if adapter.needs_data_root and request.data_root is None and "path" not in extra:
+        raise UsageError(f"dataset {key!r} needs --data-root (the folder that holds your copy of it)")
+    options = DatasetOptions(data_root=request.data_root, work_dir=WorkDir(request.work_dir).root, extra=extra)
+    return prepare_dataset(adapter, options, shots=shots, seeds=request.seeds, skip_bad=request.skip_bad,
+                           max_bad=request.max_bad, decode=request.decode)
 
 
 def method_models(name: str, method, config, clip_model: str) -> dict[str, str]:
