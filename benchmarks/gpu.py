@@ -221,6 +221,7 @@ def bench_clip(tiny: bool, device, s: dict, peak: float) -> tuple[dict, float, i
     import torch.nn.functional as F
 
     from datadream_bench.classifier import model as clip
+    from datadream_bench.classifier.clip_lora import train_step
 
     model = build_clip(tiny, device)
     torch.manual_seed(0)
@@ -240,17 +241,11 @@ def bench_clip(tiny: bool, device, s: dict, peak: float) -> tuple[dict, float, i
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     model.train()
 
-    def step():
-        with amp:
-            loss = F.cross_entropy(clip.logits(model, x, clip.text_features(model, text)).float(), y)
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
+    targets = F.one_hot(y, s["clip_classes"]).float()
+    real = torch.zeros(len(y), dtype=torch.bool)
+
+    def step():  # the classifier's own training step, on synthetic rows only
+        train_step(model, opt, scaler, amp, text, x, targets, real, None)
 
     flop_step = count(step)
     step_s = bench(step, device, warmup=2, reps=s["clip_steps"])

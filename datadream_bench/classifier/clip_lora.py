@@ -80,6 +80,24 @@ def weighted_loss(logits: torch.Tensor, targets: torch.Tensor, real: torch.Tenso
     return loss
 
 
+def train_step(model, opt, scaler, amp, text: dict, x: torch.Tensor, targets: torch.Tensor, real: torch.Tensor,
+               weights: tuple[float, float] | None) -> torch.Tensor:
+    """One optimisation step: class text features through the LoRA'd text tower (they change with it), the weighted
+    soft-target loss, and the update (loss-scaled under fp16). Returns the loss."""
+    with amp:
+        t = clip.text_features(model, text)
+        loss = weighted_loss(clip.logits(model, x, t), targets, real, weights)
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    return loss
+
+
 def _config(job: TrainJob) -> Config:
     if isinstance(job.config, Config):
         return job.config
@@ -192,17 +210,7 @@ class ClipLora(Classifier):
             model.train()
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, warmup, cfg.lr, cfg.min_lr)
-            with amp:
-                t = clip.text_features(model, text)
-                loss = weighted_loss(clip.logits(model, x, t), targets, real, weights)
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
+            loss = train_step(model, opt, scaler, amp, text, x, targets, real, weights)
             epoch_loss.append(loss.item())
             step += 1
             seen += len(targets)
