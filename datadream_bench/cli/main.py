@@ -23,14 +23,6 @@ WorkDirOpt = Annotated[Path, typer.Option("--work-dir", "-w", help="artifacts an
 DEFAULT_WORK_DIR = Path("dd-bench-work")
 
 
-class Fmt(str, Enum):
-    table = "table"
-    md = "md"
-    csv = "csv"
-    json = "json"
-    html = "html"
-
-
 def split_list(values: list[str] | None) -> list[str] | None:
     """Repeated options and comma-separated values both work: -m a -m b == -m a,b."""
     if not values:
@@ -128,6 +120,7 @@ def run(
         fail_usage(e)
 
     from ..runner import run_grid
+    from .leaderboard_cmd import Fmt, show_board
     from .progress import RichReporter
 
     err.print(f"{len(cells)} cell(s); work dir {work_dir}", highlight=False)
@@ -145,42 +138,6 @@ def run(
         keys = {o.spec.key() for o in outcome.outcomes if o.status != "failed"}
         show_board(work_dir, Fmt.table, keys=keys)
     raise typer.Exit(1 if failed else 0)
-
-
-def show_board(work_dir: Path, fmt: Fmt, keys: set[str] | None = None, **where) -> None:
-    from .. import leaderboard
-    from ..store import ResultsStore
-
-    store_path = work_dir / "results.sqlite"
-    if not store_path.exists():
-        raise UsageError(f"no results store at {store_path}: run `dd-bench run` first, or pass --work-dir")
-    rows = ResultsStore(store_path).rows(**where)
-    if keys is not None:
-        rows = [r for r in rows if r["cell_key"] in keys]
-    if not rows:
-        err.print("no results match", highlight=False)
-        return
-    board = leaderboard.build(rows)
-    if fmt == Fmt.table:
-        out.print(leaderboard.to_rich(board))
-    else:
-        print(leaderboard.FORMATS[fmt.value](board), end="")
-
-
-@app.command("leaderboard")
-def leaderboard_cmd(
-    work_dir: WorkDirOpt = DEFAULT_WORK_DIR,
-    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="table | md | csv | json | html")] = Fmt.table,
-    shots: Annotated[Optional[int], typer.Option(help="only this shot count")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="only this profile")] = None,
-    classifier: Annotated[Optional[str], typer.Option(help="only this classifier")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None,
-) -> None:
-    """Methods x datasets: mean ± std (n seeds) of top-1 on the real test split."""
-    try:
-        show_board(work_dir, fmt, shots=shots, profile=profile, classifier=classifier, dataset=dataset)
-    except UsageError as e:
-        fail_usage(e)
 
 
 @app.command()
@@ -288,7 +245,9 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 # Commands that live in their own modules, mounted after the ones above so that --help lists them last.
 from .datasets_cmd import app as datasets_app  # noqa: E402
+from .leaderboard_cmd import leaderboard as leaderboard_cmd  # noqa: E402
 from .plan_cmd import plan as plan_cmd  # noqa: E402
 
+app.command("leaderboard")(leaderboard_cmd)
 app.command("plan")(plan_cmd)
 app.add_typer(datasets_app, name="datasets", help="Check a dataset copy: classes, splits, bad files, fingerprint.")

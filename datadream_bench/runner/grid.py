@@ -22,6 +22,7 @@ from ..plugins import Registry
 from ..profiles import get_profile
 from ..spec import CellSpec, RunRequest
 from ..store import ResultsStore
+from ..store.planned import PlannedCells
 from .cell import DTYPES, Cell, run_cell
 from .events import CellOutcome, Reporter
 from .workdir import WorkDir
@@ -188,6 +189,8 @@ def run_grid(cells: list[Cell], work_dir, reporter: Reporter | None = None) -> G
     reporter = reporter or Reporter()
     workdir = WorkDir(work_dir)
     store = ResultsStore(workdir.store)
+    # The grid asked for, kept beside the results: the leaderboard marks what of it is missing.
+    PlannedCells(workdir.store).add([(c.spec.key(), c.spec.model_dump(mode="json"), c.provenance) for c in cells])
     outcome = GridOutcome()
     for i, cell in enumerate(cells):
         reporter.cell_started(i, len(cells), cell.spec)

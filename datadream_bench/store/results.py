@@ -54,17 +54,23 @@ class ResultsStore:
             db.execute(f"INSERT OR REPLACE INTO results ({names}) VALUES ({', '.join('?' * len(row))})",
                        tuple(row.values()))
 
-    def rows(self, **where) -> list[dict]:
-        """Rows (without the record) matching column = value filters; None values are ignored."""
+    def rows(self, with_record: bool = False, **where) -> list[dict]:
+        """Rows matching column = value filters (None values are ignored); with_record: each with its parsed record
+        (the leaderboard needs the config to keep different experiments apart)."""
         filters = {k: v for k, v in where.items() if v is not None}
         bad = set(filters) - set(COLUMNS)
         if bad:
             raise ValueError(f"cannot filter results on {sorted(bad)}")
         clause = " AND ".join(f"{k} = ?" for k in filters) or "1"
+        columns = ", ".join(COLUMNS) + (", record" if with_record else "")
         with self._connect() as db:
-            cur = db.execute(f"SELECT {', '.join(COLUMNS)} FROM results WHERE {clause} "
+            cur = db.execute(f"SELECT {columns} FROM results WHERE {clause} "
                              f"ORDER BY dataset, method, setting, shots, seed", tuple(filters.values()))
-            return [dict(r) for r in cur]
+            out = [dict(r) for r in cur]
+        for r in out:
+            if with_record:
+                r["record"] = json.loads(r["record"])
+        return out
 
     def record(self, key_prefix: str) -> dict:
         """The full record of the one cell whose key starts with key_prefix."""
