@@ -63,10 +63,13 @@ def check(
             extra[key.strip()] = value.strip()
         adapter = load_registry().get("datasets", dataset)
         err.log(f"checking {dataset} under {extra.get('path') or data_root}")
-        manifest, report = prepare_dataset(
-            adapter, DatasetOptions(data_root=data_root, work_dir=work_dir, extra=extra),
-            shots=_numbers(shots, "shots"), seeds=_numbers(seeds, "seeds"), skip_bad=skip_bad, max_bad=max_bad,
-            decode=decode)
+        from .progress import RichReporter
+
+        with RichReporter() as checking:  # a bar while the files are read and decoded
+            manifest, report = prepare_dataset(
+                adapter, DatasetOptions(data_root=data_root, work_dir=work_dir, extra=extra),
+                shots=_numbers(shots, "shots"), seeds=_numbers(seeds, "seeds"), skip_bad=skip_bad, max_bad=max_bad,
+                decode=decode, progress=checking.progress)
     except DatasetInvalid as e:
         report = dict(e.report) or {"dataset": dataset, "valid": False,
                                     "problems": [{"path": p.path, "reason": p.reason} for p in e.problems]}

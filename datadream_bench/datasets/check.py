@@ -5,6 +5,8 @@ The runner calls this once per dataset before any model is loaded; `dd-bench dat
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .adapter import DatasetAdapter, DatasetOptions
 from .filecache import FileCache
 from .images import MAX_PIXELS
@@ -14,7 +16,9 @@ from .validate import validate
 
 def prepare_dataset(adapter: DatasetAdapter, options: DatasetOptions, *, shots=(16,), seeds=(0,),
                     skip_bad: bool = False, max_bad: float = 0.01, decode: str = "all", workers: int | None = None,
-                    max_pixels: int = MAX_PIXELS, remember: bool = True) -> tuple[DatasetManifest, dict]:
+                    max_pixels: int = MAX_PIXELS, remember: bool = True,
+                    progress: Callable[[str, int, int], None] = lambda what, done, total: None
+                    ) -> tuple[DatasetManifest, dict]:
     """Raises DatasetInvalid (a UsageError) listing every problem; else (manifest, report).
 
     remember: keep each file's digest and clean decode in <work_dir>/cache/files.sqlite, so that the next check
@@ -30,4 +34,5 @@ def prepare_dataset(adapter: DatasetAdapter, options: DatasetOptions, *, shots=(
                     coop_sizes=info.coop_sizes if info is not None else None, shots=tuple(shots),
                     seeds=tuple(seeds), skip_bad=skip_bad, max_bad=max_bad, decode=decode, workers=workers,
                     max_pixels=max_pixels,
-                    cache=FileCache(options.work_dir / "cache" / "files.sqlite" if remember else None))
+                    cache=FileCache(options.work_dir / "cache" / "files.sqlite" if remember else None),
+                    progress=progress)

@@ -58,12 +58,18 @@ class FileCache:
                     out[path] = (digest, bool(decodes))
         return out
 
-    def digests(self, paths: list[str], compute: Callable[[str], str], workers: int) -> tuple[dict[str, str], int]:
+    def digests(self, paths: list[str], compute: Callable[[str], str], workers: int,
+                progress: Callable[[int, int], None] = lambda done, total: None) -> tuple[dict[str, str], int]:
         """(path -> digest for every path, how many files had to be read)."""
         known = {p: d for p, (d, _) in self._known(paths).items() if d}
         todo = [p for p in paths if p not in known]
+        fresh = {}
         with ThreadPoolExecutor(workers) as pool:
-            fresh = dict(zip(todo, pool.map(compute, todo)))
+            for i, (path, digest) in enumerate(zip(todo, pool.map(compute, todo))):
+                fresh[path] = digest
+                if i % 256 == 0:
+                    progress(len(known) + i, len(paths))
+        progress(len(paths), len(paths))
         self._put(((p, d) for p, d in fresh.items()), "digest")
         return {**known, **fresh}, len(todo)
 

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from ..errors import UsageError
 from ..fingerprint import file_digest
@@ -34,7 +35,9 @@ def default_workers() -> int:
 def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes: int | None = None,
              coop_sizes: tuple[int, int, int] | None = None, shots=(), seeds=(), skip_bad: bool = False,
              max_bad: float = 0.01, decode: str = "all", workers: int | None = None,
-             max_pixels: int = MAX_PIXELS, cache: FileCache | None = None) -> tuple[DatasetManifest, dict]:
+             max_pixels: int = MAX_PIXELS, cache: FileCache | None = None,
+             progress: Callable[[str, int, int], None] = lambda what, done, total: None
+             ) -> tuple[DatasetManifest, dict]:
     if decode not in ("all", "fewshot"):
         raise UsageError(f"decode must be 'all' or 'fewshot', not {decode!r}")
     t0 = time.perf_counter()
@@ -58,13 +61,15 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
                 bad[s.path] = e.reason
     paths = sorted({s.path for samples in manifest.splits.values() for s in samples} - set(bad))
     cache = cache or FileCache(None)
-    digests, read = cache.digests(paths, file_digest, workers)
+    digests, read = cache.digests(paths, file_digest, workers,
+                                  lambda done, total: progress(f"{manifest.key}: read files", done, total))
     t_digest = time.perf_counter()
 
     # Decoding: every image, or (decode="fewshot") the few-shot draws only, below.
     decoded = 0
     if decode == "all":
-        decoded = _decode(paths, bad, workers, max_pixels, cache)
+        decoded = _decode(paths, bad, workers, max_pixels, cache,
+                          lambda done, total: progress(f"{manifest.key}: decode images", done, total))
     t_decode = time.perf_counter()
 
     skipped: list[Problem] = []
@@ -153,7 +158,8 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
     return manifest, report
 
 
-def _decode(paths: list[str], bad: dict[str, str], workers: int, max_pixels: int, cache: FileCache) -> int:
+def _decode(paths: list[str], bad: dict[str, str], workers: int, max_pixels: int, cache: FileCache,
+            progress: Callable[[int, int], None] = lambda done, total: None) -> int:
     """Decode every path not known to decode already; bad ones go into `bad`. Returns how many were decoded."""
     candidates = [p for p in paths if p not in bad]
     good_before = cache.known_to_decode(candidates)
@@ -168,11 +174,14 @@ def _decode(paths: list[str], bad: dict[str, str], workers: int, max_pixels: int
 
     good = []
     with ThreadPoolExecutor(workers) as pool:  # Pillow releases the GIL while decoding
-        for path, reason in pool.map(one, todo):
+        for i, (path, reason) in enumerate(pool.map(one, todo)):
+            if i % 256 == 0:
+                progress(len(candidates) - len(todo) + i, len(candidates))
             if reason is not None:
                 bad[path] = reason
             else:
                 good.append(path)
+    progress(len(candidates), len(candidates))
     cache.mark_decoded(good)
     return len(todo)
 

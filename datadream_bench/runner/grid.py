@@ -10,6 +10,7 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..config import resolve_config, route_overrides
 from ..datasets.adapter import DatasetOptions
@@ -62,7 +63,9 @@ def settings_for(method, requested: list[str] | None) -> list[str]:
     return [s for s in requested if s in method.settings]
 
 
-def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
+def plan_grid(request: RunRequest, registry: Registry,
+              progress: Callable[[str, int, int], None] = lambda what, done, total: None) -> list[Cell]:
+    """progress: told how the dataset checks go (they read every file once; a large dataset takes a while)."""
     profile = get_profile(request.profile)
     methods = {m: registry.get("methods", m) for m in expand(request.methods, registry.methods, "method")}
     classifier = registry.get("classifiers", request.classifier)
@@ -87,7 +90,7 @@ def plan_grid(request: RunRequest, registry: Registry) -> list[Cell]:
 
     cells: list[Cell] = []
     for dataset_key in datasets:
-        manifest, data_report = load_dataset(request, registry, dataset_key, shots)
+        manifest, data_report = load_dataset(request, registry, dataset_key, shots, progress)
         data_fp = manifest.fingerprint()
         for seed in request.seeds:
             for k in shots:
@@ -148,7 +151,8 @@ def method_settings(request: RunRequest, methods: dict) -> dict[str, list[str]]:
     return settings
 
 
-def load_dataset(request: RunRequest, registry: Registry, key: str, shots: list[int]):
+def load_dataset(request: RunRequest, registry: Registry, key: str, shots: list[int],
+                 progress: Callable[[str, int, int], None] = lambda what, done, total: None):
     """(manifest, validation report) of one dataset, every problem found before any model loads."""
     adapter = registry.get("datasets", key)
     extra = dict(request.dataset_options.get(key, {}))
@@ -156,7 +160,7 @@ def load_dataset(request: RunRequest, registry: Registry, key: str, shots: list[
         raise UsageError(f"dataset {key!r} needs --data-root (the folder that holds your copy of it)")
     options = DatasetOptions(data_root=request.data_root, work_dir=WorkDir(request.work_dir).root, extra=extra)
     return prepare_dataset(adapter, options, shots=shots, seeds=request.seeds, skip_bad=request.skip_bad,
-                           max_bad=request.max_bad, decode=request.decode)
+                           max_bad=request.max_bad, decode=request.decode, progress=progress)
 
 
 def method_models(name: str, method, config, clip_model: str) -> dict[str, str]:
