@@ -29,7 +29,7 @@ def store_path(work_dir: Path) -> Path:
 
 
 def show_board(work_dir: Path, fmt: Fmt, keys: set[str] | None = None, reference: Path | None = None,
-               ci: bool = False, **where) -> None:
+               ci: bool = False, quality: bool = False, **where) -> None:
     from .. import leaderboard
     from ..report.references import read_references
 
@@ -38,6 +38,12 @@ def show_board(work_dir: Path, fmt: Fmt, keys: set[str] | None = None, reference
     if not board.rows:
         err.print("no results match", highlight=False)
         return
+    if quality:
+        from ..quality.table import attach_quality
+        from .progress import RichReporter
+
+        with RichReporter() as reporter:  # encoding a large real pool the first time takes a while
+            attach_quality(board, work_dir, progress=reporter.progress)
     if fmt == Fmt.table:
         out.print(leaderboard.to_rich(board))
     else:
@@ -56,10 +62,13 @@ def leaderboard(
                                                       "rows: method,dataset,shots,setting,top1,source")] = None,
     ci: Annotated[bool, typer.Option("--ci", help="spread as the 95% confidence interval of the mean instead of "
                                      "the sample std")] = False,
+    quality: Annotated[bool, typer.Option("--quality", help="add the quality of each method's synthetic sets (FD, "
+                                          "precision/recall/density/coverage, Vendi, memorisation, class "
+                                          "consistency; computed once per set, then cached)")] = False,
 ) -> None:
     """Methods x datasets: mean ± std (n seeds) of top-1 on the real test split, one row per experiment."""
     try:
-        show_board(work_dir, fmt, reference=reference, ci=ci, shots=shots, profile=profile,
+        show_board(work_dir, fmt, reference=reference, ci=ci, quality=quality, shots=shots, profile=profile,
                    classifier=classifier, dataset=dataset)
     except UsageError as e:
         err.print(f"[red]error:[/] {e}", highlight=False)

@@ -115,7 +115,10 @@ def run(
             skip_bad=skip_bad, max_bad=max_bad, decode=decode, compile=compile_unet,
         )
         registry = load_registry()
-        cells = plan_grid(request, registry)
+        from .progress import RichReporter
+
+        with RichReporter() as checking:  # a bar while each dataset's files are read and decoded
+            cells = plan_grid(request, registry, progress=checking.progress)
     except UsageError as e:
         fail_usage(e)
 
@@ -247,7 +250,11 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 from .datasets_cmd import app as datasets_app  # noqa: E402
 from .leaderboard_cmd import leaderboard as leaderboard_cmd  # noqa: E402
 from .plan_cmd import plan as plan_cmd  # noqa: E402
+from .quality_cmd import quality as quality_cmd  # noqa: E402
+from .report_cmd import report as report_cmd  # noqa: E402
 
 app.command("leaderboard")(leaderboard_cmd)
 app.command("plan")(plan_cmd)
+app.command("quality")(quality_cmd)
+app.command("report")(report_cmd)
 app.add_typer(datasets_app, name="datasets", help="Check a dataset copy: classes, splits, bad files, fingerprint.")

@@ -15,6 +15,16 @@ def _pairs(title: str, items: dict) -> Table:
     return table
 
 
+def stage_times(record: dict) -> dict:
+    """Seconds per stage, with the part spent loading models said beside it where the record has it."""
+    loads = record.get("model_load_s") or {}
+    out = {}
+    for stage, seconds in record["timings_s"].items():
+        load = loads.get(stage, 0.0) if stage != "total" else sum(loads.values())
+        out[stage] = f"{seconds:.2f} (loading models {load:.2f})" if load >= 0.005 else f"{seconds:.2f}"
+    return out
+
+
 def render_record(record: dict) -> Group:
     spec, metrics = record["spec"], record["metrics"]
     parts = [
@@ -23,7 +33,7 @@ def render_record(record: dict) -> Group:
                         "classifier": spec["classifier"], "profile": spec["profile"],
                         "top-1 (test)": f"{metrics['top1']:.2f}% of {metrics['n']}"}),
         _pairs("method config", spec["method_config"]) if spec["method_config"] else None,
-        _pairs("time per stage (s)", record["timings_s"]),
+        _pairs("time per stage (s)", stage_times(record)),
         _pairs("artifacts (fingerprints)", record["artifacts"]),
     ]
     generation = record.get("generation") or {}

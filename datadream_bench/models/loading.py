@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -13,6 +14,13 @@ from ..errors import ModelNotFoundError
 from ..fingerprint import canonical_json, fingerprint
 
 _LOADED: dict[tuple, object] = {}
+_LOAD_SECONDS = [0.0]  # this process's time spent reading weights and moving them to the device
+
+
+def load_seconds() -> float:
+    """Seconds this process has spent loading models so far: a cell takes the difference across each stage, so its
+    record keeps model loading apart from the stage's compute."""
+    return _LOAD_SECONDS[0]
 
 
 def quiet_libraries() -> None:
@@ -87,6 +95,7 @@ def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32
     """The text-to-image pipeline, loaded once per (source, device, dtype, compile) in this process."""
     key = ("sd", source, device, dtype, compile_unet)
     if key not in _LOADED:
+        start = time.perf_counter()
         quiet_libraries()
         from diffusers import StableDiffusionPipeline
 
@@ -105,6 +114,7 @@ def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32
         # fused attention everywhere, channels-last on CUDA, torch.compile if asked: the same images, faster
         prepare(pipe, compile_unet=compile_unet)
         _LOADED[key] = pipe
+        _LOAD_SECONDS[0] += time.perf_counter() - start
     return _LOADED[key]
 
 
@@ -112,6 +122,7 @@ def load_clip(source: str, device: str = "cpu"):
     """(CLIPModel in fp32, tokenizer, image size). A fresh copy of the weights per call, since the classifier trains
     them; the checkpoint is read from disk once per process (train, evaluate and every cell copy it from memory)."""
     key = ("clip", source)
+    start = time.perf_counter()
     if key not in _LOADED:
         quiet_libraries()
         from transformers import CLIPModel, CLIPTokenizer
@@ -121,6 +132,7 @@ def load_clip(source: str, device: str = "cpu"):
         _LOADED[key] = (model, CLIPTokenizer.from_pretrained(root, local_files_only=True))
     base, tokenizer = _LOADED[key]
     model = copy.deepcopy(base).to(device)
+    _LOAD_SECONDS[0] += time.perf_counter() - start
     return model, tokenizer, model.config.vision_config.image_size
 
 

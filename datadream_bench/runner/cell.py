@@ -19,6 +19,8 @@ from ..datasets.fewshot import FewShot, save_few_shot
 from ..datasets.manifest import DatasetManifest
 from ..fingerprint import fingerprint
 from ..method import SYNTHETIC, SYNTHETIC_REAL, Method, stage_fields
+from ..models import loading
+from ..quality.pool import save_real_pool
 from ..spec import CellSpec
 from ..store import ResultsStore
 from ..store.environment import environment
@@ -75,39 +77,41 @@ def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Report
     start = time.perf_counter()
     device = spec.runtime["device"]
     timings: dict[str, float] = {}
+    load_s: dict[str, float] = {}  # the part of each stage's time spent loading models (timings_s includes it)
     reused: dict[str, object] = {}
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
 
     keys = artifact_keys(cell)
-    t = time.perf_counter()
+    t, loaded = time.perf_counter(), loading.load_seconds()
     save_few_shot(cell.fewshot, workdir.fewshot(spec.dataset, keys["fewshot"]))
-    timings["fewshot"] = time.perf_counter() - t
+    save_real_pool(cell.dataset, workdir)  # once per dataset: the train images the quality measures compare with
+    timings["fewshot"], load_s["fewshot"] = time.perf_counter() - t, loading.load_seconds() - loaded
 
     ctx = CellContext(spec=spec, config=cell.method_config, dataset=cell.dataset, fewshot=cell.fewshot,
                       device=device, dtype=DTYPES[spec.precision], progress=reporter.progress)
     synthetic, generation = [], None
     if "generate" in keys:
-        t = time.perf_counter()
+        t, loaded = time.perf_counter(), loading.load_seconds()
         lora_files, made = stages.adapt(cell.method, ctx, workdir.adapt(spec.method, keys["adapt"]))
-        timings["adapt"] = time.perf_counter() - t
+        timings["adapt"], load_s["adapt"] = time.perf_counter() - t, loading.load_seconds() - loaded
         reused["adapt_units"] = len(ctx.adaptations) - made
-        t = time.perf_counter()
+        t, loaded = time.perf_counter(), loading.load_seconds()
         synthetic, report = stages.generate_images(cell.method, ctx, workdir.generated(spec.method, keys["generate"]),
                                                    lora_files, spec.runtime["batch_size"])
-        timings["generate"] = time.perf_counter() - t
+        timings["generate"], load_s["generate"] = time.perf_counter() - t, loading.load_seconds() - loaded
         reused["images"] = report.reused
         generation = stages.generation_summary(report)
 
     job = TrainJob(dataset=cell.dataset, fewshot=cell.fewshot, synthetic=synthetic, setting=spec.setting,
                    config=cell.classifier_config, clip_model=spec.clip_model, seed=spec.seed, device=device,
                    progress=reporter.progress, cache_dir=workdir.decoded_images)
-    t = time.perf_counter()
+    t, loaded = time.perf_counter(), loading.load_seconds()
     state, reused["classifier"] = stages.train(cell.classifier, job, workdir.classifier(keys["classifier"]))
-    timings["train"] = time.perf_counter() - t
-    t = time.perf_counter()
+    timings["train"], load_s["train"] = time.perf_counter() - t, loading.load_seconds() - loaded
+    t, loaded = time.perf_counter(), loading.load_seconds()
     metrics = stages.evaluate(cell.classifier, job, state)
-    timings["evaluate"] = time.perf_counter() - t
+    timings["evaluate"], load_s["evaluate"] = time.perf_counter() - t, loading.load_seconds() - loaded
     timings["total"] = time.perf_counter() - start
 
     record = {
@@ -119,6 +123,7 @@ def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Report
         "method_notes": cell.method.notes,
         "environment": environment(),
         "timings_s": timings,
+        "model_load_s": load_s,
         "peak_memory_mb": peak_memory_mb(device),
         "generation": generation,
         "classifier": job.info,

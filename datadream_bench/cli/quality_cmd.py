@@ -1,0 +1,75 @@
+"""`dd-bench quality`: measure every synthetic set in a work dir (once each; later calls read the cached records)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from .console import err, out
+from .leaderboard_cmd import store_path
+
+
+def quality(
+    work_dir: Annotated[Path, typer.Option("--work-dir", "-w", help="artifacts and the results store live here")]
+    = Path("dd-bench-work"),
+    method: Annotated[Optional[str], typer.Option(help="only this method")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="only this seed")] = None,
+    device: Annotated[Optional[str], typer.Option(help="device for the CLIP features; default cuda if "
+                                                  "available")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the quality records as JSON on stdout")] = False,
+) -> None:
+    """Quality of each generated set in the CLIP feature space of its cell: Fréchet distance, precision, recall,
+    density, coverage, Vendi diversity, memorisation of the shots and class consistency."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..quality.compute import QualityUnavailable, set_quality
+    from ..quality.table import MEASURES, PERCENT
+    from ..runner.workdir import WorkDir
+    from ..store import ResultsStore
+    from .progress import RichReporter
+
+    try:
+        store = ResultsStore(store_path(work_dir))
+    except UsageError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2)
+    workdir = WorkDir(work_dir)
+    records, seen = [], set()
+    for r in store.rows(with_record=True, method=method, dataset=dataset, seed=seed):
+        rec = r["record"]
+        set_key = ((rec.get("artifacts") or {}).get("generate"), (rec["spec"].get("inputs") or {}).get("clip"))
+        if set_key[0] and set_key not in seen:  # synthetic and synthetic+real share their set: measured once
+            seen.add(set_key)
+            records.append(rec)
+    results, problems = [], []
+    with RichReporter() as reporter:
+        for rec in records:
+            try:
+                results.append(set_quality(workdir, rec, store, device, reporter.progress))
+            except QualityUnavailable as e:
+                problems.append(f"{rec['spec']['method']} seed {rec['spec']['seed']}: {e}")
+    for p in problems:
+        err.print(f"[yellow]not measured[/] {escape(p)}", highlight=False)
+    if as_json:
+        print(json.dumps(results, indent=1, sort_keys=True))
+        return
+    table = Table(title="quality of each generated set", caption_justify="left",
+                  caption="percentages: memorised and consistent; see `dd-bench quality --json` for per-class "
+                          "values, the real pool and the judge")
+    for col in ("method", "dataset", "seed", "set", "images"):
+        table.add_column(col)
+    for _, title, _, _ in MEASURES:
+        table.add_column(title, justify="right")
+    for q in sorted(results, key=lambda q: (q["dataset"], q["method"], q["seed"])):
+        s = q["summary"]
+        cells = ["-" if s.get(k) is None else f"{100 * s[k]:.1f}" if k in PERCENT else f"{s[k]:.3g}"
+                 for k, *_ in MEASURES]
+        table.add_row(escape(q["method"]), escape(q["dataset"]), str(q["seed"]), q["generated_set"][:10],
+                      str(q["n_generated"]), *cells)
+    out.print(table)

@@ -1,0 +1,116 @@
+"""The report's figures (matplotlib, SVG, no network): accuracy against shots, accuracy against compute, and
+per-class accuracy as a heatmap. Each function returns the file it wrote, or None when there is nothing to plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # User strings (class and method names) are drawn as text, never parsed as math ("$" is just a dollar).
+    plt.rcParams.update({"text.parse_math": False, "svg.hashsalt": "dd-bench", "figure.dpi": 100,
+                         "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def accuracy_vs_shots(series: dict[str, list[tuple[int, float, float | None]]], dataset: str,
+                      path: Path) -> Path | None:
+    """series: label -> [(shots, mean top-1, spread or None)]; drawn only when some label has two shot counts."""
+    if not any(len({s for s, _, _ in points}) > 1 for points in series.values()):
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.2, 3.8))
+    for label, points in sorted(series.items()):
+        points = sorted(points)
+        x = [p[0] for p in points]
+        y = [p[1] for p in points]
+        err = [p[2] or 0.0 for p in points]
+        style = "--" if label.startswith("real-only") else ":" if label.startswith("zero-shot-clip") else "-"
+        ax.errorbar(x, y, yerr=err, label=label, marker="o", markersize=3, capsize=2, linestyle=style)
+    ax.set_xscale("log", base=2)
+    shots = sorted({p[0] for points in series.values() for p in points})
+    ax.set_xticks(shots, [str(s) for s in shots])
+    ax.set_xlabel("real shots per class")
+    ax.set_ylabel("top-1 % (mean ± std over seeds)")
+    ax.set_title(f"{dataset}: accuracy against shots")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def accuracy_vs_compute(points: list[tuple[str, float, float]], dataset: str, device: str, path: Path) -> Path | None:
+    """points: (label, stage seconds per cell without model loading, mean top-1)."""
+    points = [p for p in points if p[1] > 0]
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.2, 3.8))
+    for label, seconds, top1 in points:
+        ax.scatter([seconds], [top1], s=22)
+        ax.annotate(label, (seconds, top1), xytext=(4, 3), textcoords="offset points", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{device} seconds per cell (stage time, model loading excluded; mean over seeds)")
+    ax.set_ylabel("top-1 %")
+    ax.set_title(f"{dataset}: accuracy against compute")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def per_class_heatmap(rows: list[str], classes: list[str], values: np.ndarray, dataset: str,
+                      path: Path) -> Path | None:
+    """values: (rows, classes) per-class top-1 % (NaN where unknown)."""
+    if not rows or not classes:
+        return None
+    plt = _pyplot()
+    width = min(18.0, 2.5 + 0.45 * len(classes))
+    fig, ax = plt.subplots(figsize=(width, 0.9 + 0.32 * len(rows)))
+    image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap="viridis", vmin=0, vmax=100)
+    ax.set_yticks(range(len(rows)), rows)
+    if len(classes) <= 60:
+        ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=7)
+        if len(classes) * len(rows) <= 400:
+            for (i, j), v in np.ndenumerate(values):
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6,
+                            color="white" if v < 60 else "black")
+    else:
+        ax.set_xlabel(f"{len(classes)} classes")
+    fig.colorbar(image, ax=ax, label="top-1 %", fraction=0.03)
+    ax.set_title(f"{dataset}: per-class accuracy (mean over seeds)")
+    return _save(fig, path)
+
+
+def training_curves(loss: list[float], val: list[list[float]], path: Path) -> Path | None:
+    """The classifier's loss per epoch and val top-1 at the evaluated epochs."""
+    if not loss and not val:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 2.8))
+    if loss:
+        ax.plot(range(1, len(loss) + 1), loss, color="tab:blue", label="train loss")
+        ax.set_ylabel("loss")
+    ax.set_xlabel("epoch")
+    if val:
+        ax2 = ax.twinx()
+        ax2.plot([v[0] for v in val], [v[1] for v in val], color="tab:orange", marker="o", markersize=3,
+                 label="val top-1 %")
+        ax2.set_ylabel("val top-1 %")
+        ax2.spines["right"].set_visible(True)
+    fig.legend(fontsize=7, loc="upper center", ncols=2, frameon=False)
+    return _save(fig, path)
