@@ -149,3 +149,17 @@ def test_plots_draw_nothing_without_data(tmp_path):
     # a "$" in a name is text, not math
     path = plots.per_class_heatmap(["m $x$"], ["$a$", "b"], np.array([[10.0, np.nan]]), "d", tmp_path / "h.svg")
     assert path.is_file()
+
+
+def test_records_keep_model_loading_apart_from_stage_time(tiny_report):
+    from datadream_bench.report.site import compute_seconds
+    from datadream_bench.runner.workdir import WorkDir
+    from datadream_bench.store import ResultsStore
+
+    work, _ = tiny_report
+    for r in ResultsStore(WorkDir(work).store).rows(with_record=True):
+        loads, timings = r["record"]["model_load_s"], r["record"]["timings_s"]
+        assert set(loads) == set(timings) - {"total"}
+        assert all(0.0 <= loads[s] <= timings[s] for s in loads)
+        assert loads["train"] > 0.0  # the classifier's CLIP is loaded (or copied from memory) in every cell
+        assert compute_seconds(r["record"]) == timings["total"] - sum(loads.values())
