@@ -4,13 +4,11 @@ mean ± sample std, averages only over complete rows, reference rows last, and e
 import csv
 import io
 import json
-import re
 
 import pytest
 
 from datadream_bench import leaderboard
 from datadream_bench.errors import UsageError
-from datadream_bench.report.latex import tex
 from datadream_bench.report.references import read_references
 
 
@@ -140,56 +138,6 @@ def test_html_escapes_user_names():
     evil = row("<script>alert(1)</script>", "eurosat", 0, 50.0)
     page = leaderboard.to_html(leaderboard.build(ROWS + [evil]))
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-
-
-def check_latex(text: str) -> None:
-    """A LaTeX-free check: braces balance (escaped ones aside), environments nest, every row has the columns."""
-    uncommented = "\n".join(re.sub(r"(?<!\\)%.*$", "", line) for line in text.splitlines())
-    body = re.sub(r"\\[{}%&$#_]", "", uncommented)
-    depth = 0
-    for ch in body:
-        depth += {"{": 1, "}": -1}.get(ch, 0)
-        assert depth >= 0, "a closing brace without its opening one"
-    assert depth == 0, "unbalanced braces"
-    stack = []
-    for kind, env in re.findall(r"\\(begin|end)\{(\w+)\}", body):
-        if kind == "begin":
-            stack.append(env)
-        else:
-            assert stack and stack.pop() == env, f"\\end{{{env}}} closes another environment"
-    assert not stack
-    spec = re.search(r"\\begin\{tabular\}\{([lcr]+)\}", body).group(1)
-    rows = [line for line in body.split("\\begin{tabular}")[1].split("\\end{tabular}")[0].splitlines()
-            if line.strip().endswith("\\\\")]
-    assert rows
-    for line in rows:
-        span = re.match(r"\\multicolumn\{(\d+)\}", line.strip())
-        cols = int(span.group(1)) if span else line.count("&") + 1
-        assert cols == len(spec), f"{cols} columns in {line!r}, the table has {len(spec)}"
-    assert body.count("$") % 2 == 0, "unbalanced math mode"
-
-
-def test_latex_table_compiles_by_structure():
-    rows = ROWS + [row("my_method & co {v2}", "eurosat", 0, 55.5)]
-    planned = [row("datadream-cls", "dtd", s, 0.0) for s in range(2)]
-    refs = [dict(method="datadream-cls", dataset="eurosat", shots=16, setting="synthetic", top1=93.5,
-                 source="Kim et al. 2024 #1")]
-    tex_text = leaderboard.to_latex(leaderboard.build(rows, planned, refs))
-    check_latex(tex_text)
-    assert "\\toprule" in tex_text and "\\midrule" in tex_text and "\\bottomrule" in tex_text
-    assert "$\\mathbf{92.0 \\pm 2.0}_{(3)}$" in tex_text  # best of the block in bold; seed counts differ: shown
-    assert "$70.0^{\\dagger}_{(1)}$" in tex_text  # one seed of two planned: no spread, marked
-    assert "my\\_method \\& co \\{v2\\}" in tex_text and "Kim et al. 2024 \\#1" in tex_text
-    assert "\\emph{synthetic only}" in tex_text and "\\emph{published" in tex_text
-    assert tex("50% of $x^2_i~") == "50\\% of \\$x\\textasciicircum{}2\\_i\\textasciitilde{}"
-
-
-def test_latex_checker_catches_broken_tables():
-    good = leaderboard.to_latex(leaderboard.build(ROWS))
-    with pytest.raises(AssertionError):
-        check_latex(good.replace("\\toprule", "\\toprule{"))
-    with pytest.raises(AssertionError):
-        check_latex(good.replace("$90.0", "$90.0 & 1", 1).replace(" \\\\\n", " & x \\\\\n", 1))
 
 
 def test_published_reference_rows_are_marked(tmp_path):

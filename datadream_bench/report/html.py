@@ -56,6 +56,33 @@ def table_context(board: Leaderboard, deltas: bool = False, row_href=None) -> di
             "caption": caption(board), "notes": notes(board)}
 
 
+def label_of(board: Leaderboard, row: Row) -> str:
+    text = f"{row.key['method']} / {row.key['setting']}"
+    extra = [f"{row.key[k]}-shot" if k == "shots" else str(row.key[k]) for k in board.keys
+             if k in ("shots", "profile", "classifier")]
+    return " ".join([text, *extra, *([f"[{row.variant}]"] if row.variant else [])])
+
+
+def quality_context(qtable, board: Leaderboard) -> dict:
+    from ..quality.table import MEASURES
+
+    per_dataset = []
+    for dataset in qtable.datasets:
+        rows = []
+        for row, cells in qtable.rows:
+            cell = cells.get(dataset)
+            if cell is None or not cell.n:
+                continue
+            rows.append({"label": label_of(board, row).replace(f" / {row.key['setting']}", ""),
+                         "measures": [cell.text(k) for k, *_ in MEASURES], "n": cell.n})
+        per_dataset.append({"dataset": dataset, "rows": rows})
+    return {"measures": [{"title": t, "what": w, "better": "higher" if b else "lower" if b is False else ""}
+                         for _, t, w, b in MEASURES],
+            "datasets": per_dataset, "caption": qtable.caption(), "problems": qtable.problems}
+
+
 def leaderboard_page(board: Leaderboard) -> str:
     """A standalone page (inline CSS, no external resource): `dd-bench leaderboard -f html > board.html`."""
-    return render("leaderboard.html", title="Leaderboard", nav=[], table=table_context(board, deltas=True))
+    quality = quality_context(board.quality, board) if board.quality is not None else None
+    return render("leaderboard.html", title="Leaderboard", nav=[], table=table_context(board, deltas=True),
+                  quality=quality)

@@ -73,4 +73,30 @@ def leaderboard_latex(board: Leaderboard) -> str:
             lines.append(" & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     lines += [f"% {line}" for line in notes(board)]
+    if board.quality is not None:
+        lines += quality_latex(board)
     return "\n".join(lines) + "\n"
+
+
+def quality_latex(board: Leaderboard) -> list[str]:
+    """One table per dataset: the quality measures of each method's synthetic sets (mean over seeds)."""
+    from ..quality.table import MEASURES
+
+    table = board.quality
+    keys = [k for k in board.keys if k != "setting"]
+    lines = []
+    for dataset in table.datasets:
+        rows = [(row, cells[dataset]) for row, cells in table.rows if dataset in cells and cells[dataset].n]
+        if not rows:
+            continue
+        lines += ["", "\begin{table}[t]", "\centering",
+                  f"\caption{{Quality of the synthetic sets on {tex(dataset)}: {tex(table.caption())}.}}",
+                  f"\begin{{tabular}}{{{'l' * len(keys)}{'c' * len(MEASURES)}}}", "\toprule",
+                  " & ".join([*(tex(k.capitalize()) for k in keys), *(tex(title) for _, title, _, _ in MEASURES)])
+                  + " \\\\", "\\midrule"]
+        for row, cell in rows:
+            text = dict(zip(board.keys, board.key_text(row)))
+            lines.append(" & ".join([*(tex(text[k]) for k in keys),
+                                     *(tex(cell.text(k)) for k, *_ in MEASURES)]) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return lines

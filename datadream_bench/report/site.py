@@ -18,14 +18,16 @@ from typing import Callable
 import numpy as np
 
 from .. import leaderboard
+from ..errors import UsageError
 from ..fingerprint import fingerprint
 from ..leaderboard import Leaderboard, Row
 from ..runner.workdir import WorkDir, safe_name
 from ..store import ResultsStore
 from ..quality import sets
 from . import plots
-from .html import render, table_context
+from .html import label_of, quality_context, render, table_context
 
+MARKER = ".dd-bench-report"  # a folder holding it is ours to replace
 THUMB = 128  # longest side of a gallery image, in pixels (smaller images are copied as they are)
 
 
@@ -67,22 +69,18 @@ def gallery_name(dataset: str, shots: int) -> str:
     return f"gallery-{safe_name(dataset)}-{shots}shot.html"
 
 
-def label_of(board: Leaderboard, row: Row) -> str:
-    text = f"{row.key['method']} / {row.key['setting']}"
-    extra = [f"{row.key[k]}-shot" if k == "shots" else str(row.key[k]) for k in board.keys
-             if k in ("shots", "profile", "classifier")]
-    return " ".join([text, *extra, *([f"[{row.variant}]"] if row.variant else [])])
-
-
 def build_report(work_dir: str | Path, out_dir: str | Path, *, seed: int | None = None, per_class: int = 8,
                  quality: bool = True, device: str | None = None,
                  progress: Callable[[str, int, int], None] = lambda what, done, total: None) -> Path:
     """Write the site; returns index.html. quality: measure every generated set first (cached in the work dir)."""
     workdir = WorkDir(work_dir)
     out = Path(out_dir)
-    if out.exists() and (out / "index.html").exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise UsageError(f"--out {out} holds files that are not a dd-bench report; give an empty or new folder")
         shutil.rmtree(out)  # an earlier report: replaced whole, so no stale page survives
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by dd-bench report; the whole folder is replaced by the next report\n")
     site = Site(out)
     store = ResultsStore(workdir.store)
     results = {r["cell_key"]: r for r in store.rows(with_record=True)}
@@ -251,26 +249,6 @@ def write_plots(site: Site, board: Leaderboard, results: dict, classes: dict) ->
             figures.append({"src": f"plots/{path.name}", "title": f"{dataset}: per-class accuracy",
                             "text": "Top-1 per class on the real test split, mean over seeds."})
     return figures
-
-
-# ---- quality ----
-
-def quality_context(qtable, board: Leaderboard) -> dict:
-    from ..quality.table import MEASURES
-
-    per_dataset = []
-    for dataset in qtable.datasets:
-        rows = []
-        for row, cells in qtable.rows:
-            cell = cells.get(dataset)
-            if cell is None or not cell.n:
-                continue
-            rows.append({"label": label_of(board, row).replace(f" / {row.key['setting']}", ""),
-                         "measures": [cell.text(k) for k, *_ in MEASURES], "n": cell.n})
-        per_dataset.append({"dataset": dataset, "rows": rows})
-    return {"measures": [{"title": t, "what": w, "better": "higher" if b else "lower" if b is False else ""}
-                         for _, t, w, b in MEASURES],
-            "datasets": per_dataset, "caption": qtable.caption(), "problems": qtable.problems}
 
 
 # ---- cell pages ----

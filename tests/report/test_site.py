@@ -14,6 +14,7 @@ from datadream_bench.report import plots
 from datadream_bench.report.site import Site, write_plots
 
 from .conftest import EVIL
+from .test_latex import check_latex
 
 
 def pages(site: Path) -> dict[Path, str]:
@@ -107,6 +108,13 @@ def test_leaderboard_quality_columns(tiny_report):
     assert set(rows) == {"issynth", "disef", "zero-shot-sd"}
     assert rows["issynth"]["datasets"]["named-digits"]["sets"] == 1
     assert "memorised" in data["quality"]["measures"]
+    latex = CliRunner().invoke(app, ["leaderboard", "-w", str(work), "-f", "latex", "--quality"])
+    check_latex(latex.stdout)
+    assert "Quality of the synthetic sets on named-digits" in latex.stdout
+    page = CliRunner().invoke(app, ["leaderboard", "-w", str(work), "-f", "html", "--quality"]).stdout
+    assert '<table class="quality">' in page and "<script" not in page
+    csv_text = CliRunner().invoke(app, ["leaderboard", "-w", str(work), "-f", "csv", "--quality"]).stdout
+    assert "quality_memorised" in csv_text.splitlines()[0]
 
 
 def synthetic_results():
@@ -163,3 +171,16 @@ def test_records_keep_model_loading_apart_from_stage_time(tiny_report):
         assert all(0.0 <= loads[s] <= timings[s] for s in loads)
         assert loads["train"] > 0.0  # the classifier's CLIP is loaded (or copied from memory) in every cell
         assert compute_seconds(r["record"]) == timings["total"] - sum(loads.values())
+
+
+def test_report_never_overwrites_a_folder_it_did_not_write(tiny_report, tmp_path):
+    from datadream_bench.errors import UsageError
+    from datadream_bench.report.site import build_report
+
+    work, _ = tiny_report
+    mine = tmp_path / "my-website"
+    mine.mkdir()
+    (mine / "index.html").write_text("my own page")
+    with pytest.raises(UsageError, match="not a dd-bench report"):
+        build_report(work, mine, quality=False)
+    assert (mine / "index.html").read_text() == "my own page"
