@@ -89,9 +89,9 @@ def quality_latex(board: Leaderboard) -> list[str]:
         rows = [(row, cells[dataset]) for row, cells in table.rows if dataset in cells and cells[dataset].n]
         if not rows:
             continue
-        lines += ["", "\begin{table}[t]", "\centering",
-                  f"\caption{{Quality of the synthetic sets on {tex(dataset)}: {tex(table.caption())}.}}",
-                  f"\begin{{tabular}}{{{'l' * len(keys)}{'c' * len(MEASURES)}}}", "\toprule",
+        lines += ["", "\\begin{table}[t]", "\\centering",
+                  f"\\caption{{Quality of the synthetic sets on {tex(dataset)}: {tex(table.caption())}.}}",
+                  f"\\begin{{tabular}}{{{'l' * len(keys)}{'c' * len(MEASURES)}}}", "\\toprule",
                   " & ".join([*(tex(k.capitalize()) for k in keys), *(tex(title) for _, title, _, _ in MEASURES)])
                   + " \\\\", "\\midrule"]
         for row, cell in rows:
