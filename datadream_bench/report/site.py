@@ -258,8 +258,10 @@ def write_cell_page(site: Site, workdir: WorkDir, result: dict, classes: list[st
     spec, metrics = record["spec"], record["metrics"]
     key = record["cell_key"]
     timings, loads = record.get("timings_s") or {}, record.get("model_load_s") or {}
-    stages = [{"stage": s, "seconds": f"{v:.2f}", "load": f"{loads.get(s, 0.0):.2f}" if s in loads else "",
-               "compute": f"{v - loads.get(s, 0.0):.2f}"} for s, v in timings.items() if s != "total"]
+    order = ["fewshot", "adapt", "generate", "train", "evaluate"]  # the record's JSON keeps them sorted by name
+    named = sorted((s for s in timings if s != "total"), key=lambda s: (order.index(s) if s in order else 99, s))
+    stages = [{"stage": s, "seconds": f"{timings[s]:.2f}", "load": f"{loads.get(s, 0.0):.2f}" if s in loads else "",
+               "compute": f"{timings[s] - loads.get(s, 0.0):.2f}"} for s in named]
     if "total" in timings:
         stages.append({"stage": "total", "seconds": f"{timings['total']:.2f}",
                        "load": f"{sum(loads.values()):.2f}" if loads else "",
