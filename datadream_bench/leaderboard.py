@@ -428,18 +428,23 @@ def to_rich(board: Leaderboard):
     """A rich renderable: the table, and the quality tables when the board has them."""
     from rich.console import Group
 
-    table = _rich_table(board)
-    if board.quality is None:
-        return table
-    return Group(table, *board.quality.to_rich(board))
+    from rich.text import Text
+
+    parts = [_rich_table(board)]
+    lines = notes(board)
+    if lines:  # below the table at the console's width (a caption would wrap at the table's)
+        shown = lines if len(lines) <= 12 else [*lines[:10], f"... and {len(lines) - 10} more (-f json lists all)"]
+        parts.append(Text("\n".join(shown), style="yellow"))
+    if board.quality is not None:
+        parts += board.quality.to_rich(board)
+    return Group(*parts)
 
 
 def _rich_table(board: Leaderboard):
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="dd-bench leaderboard", caption="\n".join([caption(board), *notes(board)]),
-                  caption_justify="left")
+    table = Table(title="dd-bench leaderboard", caption=caption(board), caption_justify="left")
     for h in _header(board):
         table.add_column(escape(h), justify="left" if h in board.keys else "right")
     for i, (block, rows) in enumerate(board.blocks()):
