@@ -14,10 +14,14 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # User strings (class and method names) are drawn as text, never parsed as math ("$" is just a dollar).
-    plt.rcParams.update({"text.parse_math": False, "svg.hashsalt": "dd-bench", "figure.dpi": 100,
+    plt.rcParams.update({"svg.hashsalt": "dd-bench", "figure.dpi": 100,
                          "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
     return plt
+
+
+def plain(text: object) -> str:
+    """A user string (class, method, dataset name) drawn as written: a "$" is a dollar, never the start of math."""
+    return str(text).replace("$", r"\$")
 
 
 def _save(fig, path: Path) -> Path:
@@ -42,13 +46,13 @@ def accuracy_vs_shots(series: dict[str, list[tuple[int, float, float | None]]], 
         y = [p[1] for p in points]
         err = [p[2] or 0.0 for p in points]
         style = "--" if label.startswith("real-only") else ":" if label.startswith("zero-shot-clip") else "-"
-        ax.errorbar(x, y, yerr=err, label=label, marker="o", markersize=3, capsize=2, linestyle=style)
+        ax.errorbar(x, y, yerr=err, label=plain(label), marker="o", markersize=3, capsize=2, linestyle=style)
     ax.set_xscale("log", base=2)
     shots = sorted({p[0] for points in series.values() for p in points})
     ax.set_xticks(shots, [str(s) for s in shots])
     ax.set_xlabel("real shots per class")
     ax.set_ylabel("top-1 % (mean ± std over seeds)")
-    ax.set_title(f"{dataset}: accuracy against shots")
+    ax.set_title(f"{plain(dataset)}: accuracy against shots")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -61,13 +65,14 @@ def accuracy_vs_compute(points: list[tuple[str, float, float]], dataset: str, de
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 3.8))
-    for label, seconds, top1 in points:
-        ax.scatter([seconds], [top1], s=22)
-        ax.annotate(label, (seconds, top1), xytext=(4, 3), textcoords="offset points", fontsize=7)
+    markers = "osD^vP*X<>"
+    for i, (label, seconds, top1) in enumerate(points):  # a legend, not labels on the points: they overlap
+        ax.scatter([seconds], [top1], s=28, marker=markers[i // 10 % len(markers)], label=plain(label))
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.set_xscale("log")
     ax.set_xlabel(f"{device} seconds per cell (stage time, model loading excluded; mean over seeds)")
     ax.set_ylabel("top-1 %")
-    ax.set_title(f"{dataset}: accuracy against compute")
+    ax.set_title(f"{plain(dataset)}: accuracy against compute")
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -81,9 +86,9 @@ def per_class_heatmap(rows: list[str], classes: list[str], values: np.ndarray, d
     width = min(18.0, 2.5 + 0.45 * len(classes))
     fig, ax = plt.subplots(figsize=(width, 0.9 + 0.32 * len(rows)))
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap="viridis", vmin=0, vmax=100)
-    ax.set_yticks(range(len(rows)), rows)
+    ax.set_yticks(range(len(rows)), [plain(r) for r in rows])
     if len(classes) <= 60:
-        ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=7)
+        ax.set_xticks(range(len(classes)), [plain(c) for c in classes], rotation=60, ha="right", fontsize=7)
         if len(classes) * len(rows) <= 400:
             for (i, j), v in np.ndenumerate(values):
                 if np.isfinite(v):
@@ -92,7 +97,7 @@ def per_class_heatmap(rows: list[str], classes: list[str], values: np.ndarray, d
     else:
         ax.set_xlabel(f"{len(classes)} classes")
     fig.colorbar(image, ax=ax, label="top-1 %", fraction=0.03)
-    ax.set_title(f"{dataset}: per-class accuracy (mean over seeds)")
+    ax.set_title(f"{plain(dataset)}: per-class accuracy (mean over seeds)")
     return _save(fig, path)
 
 
