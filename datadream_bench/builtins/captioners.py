@@ -32,13 +32,17 @@ def load_blip(source: str, device: str):
     if key not in _LOADED:
         from transformers import AutoTokenizer, BlipForConditionalGeneration, BlipImageProcessorPil
 
-        from ..models.loading import quiet_libraries, resolve
+        from ..models.checkpoint import open_checkpoint
+        from ..models.loading import quiet_libraries, stdout_to_stderr
 
         quiet_libraries()
-        root = resolve(source, "captioner")
-        model = BlipForConditionalGeneration.from_pretrained(root, local_files_only=True, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(root, local_files_only=True)
-        processor = BlipImageProcessorPil.from_pretrained(root, local_files_only=True)
+        checkpoint = open_checkpoint(source, "captioner")
+        root = checkpoint.root
+        with stdout_to_stderr():
+            model = BlipForConditionalGeneration.from_pretrained(root, local_files_only=True,
+                                                                 **checkpoint.load_kwargs())
+            tokenizer = AutoTokenizer.from_pretrained(root, local_files_only=True)
+            processor = BlipImageProcessorPil.from_pretrained(root, local_files_only=True)
         _LOADED[key] = (model.to(device).eval(), tokenizer, processor)
     return _LOADED[key]
 

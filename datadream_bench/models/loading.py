@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from ..errors import ModelNotFoundError
-from ..fingerprint import canonical_json, fingerprint
+from .checkpoint import open_checkpoint
+from .hub import locate
 
 _LOADED: dict[tuple, object] = {}
 _LOAD_SECONDS = [0.0]  # this process's time spent reading weights and moving them to the device
@@ -37,77 +38,58 @@ def quiet_libraries() -> None:
     tlog.set_verbosity_error()
 
 
+@contextmanager
+def stdout_to_stderr():
+    """Send what libraries write to file descriptor 1 to stderr while a checkpoint loads.
+
+    The tokenizers library warns with Rust's println, past Python's sys.stdout: a tokenizer_config.json written by
+    transformers 4 (Stable Diffusion 2.1's, CLIP's) prints "Ignored unknown kwarg option __type" once per special
+    token. stdout carries `--json` output only."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def resolve(source: str, kind: str) -> Path:
-    """Where the weights of `source` are on disk. kind is "sd" or "clip". Never downloads."""
-    if source.startswith("tiny:"):
-        return _tiny_folder(kind, int(source.split(":", 1)[1]))
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
-    looked = [f"a local folder {path.resolve()} (not found)"]
-    if "/" in source and not source.startswith((".", "/", "~")):
-        from huggingface_hub import snapshot_download
-
-        try:
-            return Path(snapshot_download(source, local_files_only=True))
-        except Exception as e:  # the hub raises several types for "not in the cache"
-            from huggingface_hub.constants import HF_HUB_CACHE
-
-            looked.append(f"the local Hugging Face cache {HF_HUB_CACHE} ({type(e).__name__})")
-    what = {"sd": "Stable Diffusion pipeline", "clip": "CLIP model"}.get(kind, f"{kind} model")
-    how = f"--{kind}-model /path/to/folder" if kind in ("sd", "clip") else "a local folder"
-    raise ModelNotFoundError(
-        f"{what} {source!r} not found. Looked in: " + "; ".join(looked) + ". "
-        f"Provide it with {how} (a diffusers/transformers save_pretrained folder), or put it in the Hugging Face "
-        f"cache on a machine with network (huggingface-cli download {source}) and copy the cache."
-    )
+    """Where the weights of `source` are on disk (kind "sd", "clip", "captioner", ...). Never downloads."""
+    return locate(source, kind).root
 
 
-def _tiny_folder(kind: str, seed: int) -> Path:
-    from . import tiny
-
-    folder = Path(tempfile.gettempdir()) / "dd-bench-tiny" / f"{kind}-{seed}"
-    if not (folder / "done").exists():
-        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-        (tiny.save_tiny_sd if kind == "sd" else tiny.save_tiny_clip)(tmp, seed)
-        (tmp / "done").touch()
-        if folder.exists():  # another process finished first: its copy is identical
-            import shutil
-
-            shutil.rmtree(tmp)
-        else:
-            tmp.replace(folder)
-    return folder
+def model_fingerprint(source: str, kind: str, precision: str = "fp32", cache=None) -> str:
+    """A hash of the bytes of every file a load of `source` reads (see checkpoint.py)."""
+    return open_checkpoint(source, kind, precision).fingerprint(cache)
 
 
-def model_fingerprint(source: str, kind: str) -> str:
-    """Configs, and name and size of each weight file: cheap to compute, changes when the checkpoint does."""
-    root = resolve(source, kind)
-    parts = []
-    for f in sorted(root.rglob("*")):
-        if f.is_file() and f.name != "done":
-            rel = str(f.relative_to(root))
-            parts.append([rel, f.read_text() if f.suffix == ".json" else f.stat().st_size])
-    return fingerprint(canonical_json(parts))
+def precision_of(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32, compile_unet: bool = False):
-    """The text-to-image pipeline, loaded once per (source, device, dtype, compile) in this process."""
-    key = ("sd", source, device, dtype, compile_unet)
+    """The text-to-image pipeline, loaded once per (checkpoint files, device, dtype, compile) in this process."""
+    checkpoint = open_checkpoint(source, "sd", precision_of(dtype))
+    # keyed by the files, not the spelling: the same folder under two names loads once, a changed file loads again
+    key = ("sd", checkpoint.root, checkpoint.stamp(), device, dtype, compile_unet)
     if key not in _LOADED:
         start = time.perf_counter()
         quiet_libraries()
         from diffusers import StableDiffusionPipeline
 
-        pipe = StableDiffusionPipeline.from_pretrained(
-            resolve(source, "sd"),
-            dtype=dtype,
-            local_files_only=True,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-            use_safetensors=True,
-        )
+        with stdout_to_stderr():
+            pipe = StableDiffusionPipeline.from_pretrained(
+                checkpoint.root,
+                dtype=dtype,
+                local_files_only=True,
+                safety_checker=None,
+                feature_extractor=None,
+                requires_safety_checker=False,
+                **checkpoint.load_kwargs(),
+            )
         pipe = pipe.to(device)
         from ..engine.fast import prepare
 
@@ -121,15 +103,18 @@ def load_sd(source: str, device: str = "cpu", dtype: torch.dtype = torch.float32
 def load_clip(source: str, device: str = "cpu"):
     """(CLIPModel in fp32, tokenizer, image size). A fresh copy of the weights per call, since the classifier trains
     them; the checkpoint is read from disk once per process (train, evaluate and every cell copy it from memory)."""
-    key = ("clip", source)
     start = time.perf_counter()
+    checkpoint = open_checkpoint(source, "clip")
+    key = ("clip", checkpoint.root, checkpoint.stamp())
     if key not in _LOADED:
         quiet_libraries()
         from transformers import CLIPModel, CLIPTokenizer
 
-        root = resolve(source, "clip")
-        model = CLIPModel.from_pretrained(root, local_files_only=True, use_safetensors=True).eval()
-        _LOADED[key] = (model, CLIPTokenizer.from_pretrained(root, local_files_only=True))
+        # a .bin-only checkpoint (as openai/clip-vit-base-patch16 ships) goes through transformers' own loader,
+        # which reads it with torch.load(weights_only=True)
+        with stdout_to_stderr():
+            model = CLIPModel.from_pretrained(checkpoint.root, local_files_only=True, **checkpoint.load_kwargs())
+            _LOADED[key] = (model.eval(), CLIPTokenizer.from_pretrained(checkpoint.root, local_files_only=True))
     base, tokenizer = _LOADED[key]
     model = copy.deepcopy(base).to(device)
     _LOAD_SECONDS[0] += time.perf_counter() - start

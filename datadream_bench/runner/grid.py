@@ -19,6 +19,7 @@ from ..datasets.fewshot import draw_few_shot
 from ..errors import ModelNotFoundError, UsageError
 from ..method import SETTINGS, stage_fields
 from ..models import loading
+from ..models.checkpoint import open_checkpoint
 from ..plugins import Registry
 from ..profiles import get_profile
 from ..spec import CellSpec, RunRequest
@@ -82,11 +83,14 @@ def plan_grid(request: RunRequest, registry: Registry,
         raise UsageError(f"unknown precision {precision!r}; valid: {', '.join(DTYPES)}")
     sd_model = request.sd_model or profile.sd_model
     clip_model = request.clip_model or profile.clip_model
-    # Resolving checks that the weights are on disk (never downloads); fingerprints key every artifact.
-    clip_fp = loading.model_fingerprint(clip_model, "clip")
-    sd_fp = loading.model_fingerprint(sd_model, "sd") if any(o.generates for o in methods.values()) else None
+    models = ModelCheck(WorkDir(request.work_dir).root / "cache" / "files.sqlite")
+    # Every checkpoint a cell will load is opened now (headers read, nothing loaded): a missing or broken file is a
+    # usage error before any work. Their content fingerprints key every artifact.
+    clip_fp = models.fingerprint(clip_model, "clip", "fp32", "--clip-model")
+    generates = any(o.generates for o in methods.values())
+    sd_fp = models.fingerprint(sd_model, "sd", precision, "--sd-model") if generates else None
     # Models a method loads itself (a filter's CLIP, a captioner): found now, never missed halfway through a grid.
-    own_models = {m: method_models(m, o, configs[m], clip_model) for m, o in methods.items()}
+    own_models = {m: method_models(m, o, configs[m], clip_model, models) for m, o in methods.items()}
 
     cells: list[Cell] = []
     for dataset_key in datasets:
@@ -101,8 +105,13 @@ def plan_grid(request: RunRequest, registry: Registry,
                     runtime = {"device": device, "batch_size": 8, **run_fields, "compile": request.compile}
                     if request.batch_size:
                         runtime["batch_size"] = request.batch_size
+                    own = {name: fp for name, (_, _, fp) in own_models[m].items()}
                     inputs = {"dataset": data_fp, "sd": sd_fp if method.generates else None, "clip": clip_fp,
-                              **({"models": own_models[m]} if own_models[m] else {})}
+                              **({"models": own} if own else {})}
+                    # where each checkpoint was found and which of its files load: recorded, never keyed
+                    found = {"clip": models.describe(clip_model, "clip"),
+                             **({"sd": models.describe(sd_model, "sd", precision)} if method.generates else {}),
+                             **{name: models.describe(source, kind) for name, (source, kind, _) in own_models[m].items()}}
                     for setting in settings[m]:
                         spec = CellSpec(
                             method=m, dataset=dataset_key, shots=k, seed=seed, setting=setting,
@@ -115,7 +124,8 @@ def plan_grid(request: RunRequest, registry: Registry,
                             runtime=runtime,
                         )
                         cells.append(Cell(spec, method, config, classifier, classifier_config, manifest, fewshot,
-                                          provenance=provenance(registry, m, classifier.name, data_report)))
+                                          provenance={**provenance(registry, m, classifier.name, data_report),
+                                                      "models": found}))
     return cells
 
 
@@ -163,13 +173,38 @@ def load_dataset(request: RunRequest, registry: Registry, key: str, shots: list[
                            max_bad=request.max_bad, decode=request.decode, progress=progress)
 
 
-def method_models(name: str, method, config, clip_model: str) -> dict[str, str]:
-    """setting -> fingerprint of each model the method's required_models(config, clip_model) names as
-    (setting, kind, source); a missing one is a usage error naming the setting."""
+class ModelCheck:
+    """Opens each checkpoint once (checkpoint.open_checkpoint) and fingerprints it by content, remembering file
+    digests in the work directory's file cache so that a second plan reads no weight file again."""
+
+    def __init__(self, cache_path):
+        from ..datasets.filecache import FileCache
+
+        self.cache = FileCache(cache_path)
+        self.opened: dict[tuple, tuple] = {}
+
+    def open(self, source: str, kind: str, precision: str = "fp32", option: str | None = None):
+        key = (source, kind, precision)
+        if key not in self.opened:
+            checkpoint = open_checkpoint(source, kind, precision, option)
+            self.opened[key] = (checkpoint, checkpoint.fingerprint(self.cache))
+        return self.opened[key]
+
+    def fingerprint(self, source: str, kind: str, precision: str = "fp32", option: str | None = None) -> str:
+        return self.open(source, kind, precision, option)[1]
+
+    def describe(self, source: str, kind: str, precision: str = "fp32") -> dict:
+        """Where an opened checkpoint was found and which files it loads (the spelling is recorded here only)."""
+        return self.opened[(source, kind, precision)][0].describe()
+
+
+def method_models(name: str, method, config, clip_model: str, models: ModelCheck) -> dict[str, tuple]:
+    """setting -> (source, kind, fingerprint) of each model the method's required_models(config, clip_model) names
+    as (setting, kind, source); a missing or unreadable one is a usage error naming the setting."""
     out = {}
     for setting, kind, source in method.required_models(config, clip_model):
         try:
-            out[setting] = loading.model_fingerprint(source, kind)
+            out[setting] = (source, kind, models.fingerprint(source, kind, "fp32", f"{name}.{setting}"))
         except ModelNotFoundError as e:
             raise ModelNotFoundError(f"{name}: setting {setting}={source!r} names a {kind} model that is not on this "
                                      f"machine (point it at a local folder with --set {name}.{setting}=PATH). {e}"
