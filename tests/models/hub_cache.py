@@ -131,7 +131,7 @@ def sd_configs(vocab_size: int) -> dict[str, dict]:
                                  "DownBlock2D"],
             "downsample_padding": 1, "dual_cross_attention": False, "flip_sin_to_cos": True, "freq_shift": 0,
             "in_channels": 4, "layers_per_block": 1, "mid_block_scale_factor": 1, "norm_eps": 1e-05,
-            "norm_num_groups": 32, "num_class_embeds": None, "only_cross_attention": False, "out_channels": 4,
+            "norm_num_groups": 8, "num_class_embeds": None, "only_cross_attention": False, "out_channels": 4,
             "sample_size": 8,
             "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
             "use_linear_projection": True,
