@@ -26,10 +26,9 @@ def quality(
     """Quality of each generated set in the CLIP feature space of its cell: Fréchet distance, precision, recall,
     density, coverage, Vendi diversity, memorisation of the shots and class consistency."""
     from rich.markup import escape
-    from rich.table import Table
 
     from ..quality.compute import QualityUnavailable, set_quality
-    from ..quality.table import MEASURES, PERCENT
+    from ..quality.table import terminal_cells, terminal_table
     from ..runner.workdir import WorkDir
     from ..store import ResultsStore
     from .progress import RichReporter
@@ -59,17 +58,10 @@ def quality(
     if as_json:
         print(json.dumps(results, indent=1, sort_keys=True))
         return
-    table = Table(title="quality of each generated set", caption_justify="left",
-                  caption="percentages: memorised and consistent; see `dd-bench quality --json` for per-class "
-                          "values, the real pool and the judge")
-    for col in ("method", "dataset", "seed", "set", "images"):
-        table.add_column(col)
-    for _, title, _, _ in MEASURES:
-        table.add_column(title, justify="right")
+    several = len({q["dataset"] for q in results}) > 1
+    table = terminal_table("quality of each generated set (--json: every measure, per class, the pool and the "
+                           "judge)", ["method", *(["dataset"] if several else []), "seed"])
     for q in sorted(results, key=lambda q: (q["dataset"], q["method"], q["seed"])):
-        s = q["summary"]
-        cells = ["-" if s.get(k) is None else f"{100 * s[k]:.1f}" if k in PERCENT else f"{s[k]:.3g}"
-                 for k, *_ in MEASURES]
-        table.add_row(escape(q["method"]), escape(q["dataset"]), str(q["seed"]), q["generated_set"][:10],
-                      str(q["n_generated"]), *cells)
+        table.add_row(escape(q["method"]), *([escape(q["dataset"])] if several else []), str(q["seed"]),
+                      *terminal_cells(q["summary"]))
     out.print(table)

@@ -30,6 +30,33 @@ MEASURES = (
     ("consistency", "consistent %", "share of images the judge classifies as their intended class", True),
 )
 PERCENT = {"memorised", "consistency"}
+# The measures a terminal table shows (all of them are in the other formats): they fit 80 columns.
+TERMINAL = ("fd", "precision", "recall", "coverage", "vendi", "memorised", "nearest_shot_cos", "consistency")
+SHORT = {"fd": "FD", "precision": "prec", "recall": "rec", "coverage": "cov", "vendi": "Vendi", "memorised": "mem%",
+         "nearest_shot_cos": "shot", "consistency": "cons%"}
+
+
+def terminal_table(title: str, first: list[str]):
+    """A borderless rich table with the `first` key columns (whole, never cut) and the TERMINAL measures."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, caption_justify="left",
+              caption="mem%: nearest real image a shot (cos >= 0.95); shot: mean cosine to the nearest shot; "
+                      "cons%: labelled as its class by the judge")
+    for name in first:
+        t.add_column(name, no_wrap=True)
+    for k in TERMINAL:
+        t.add_column(SHORT[k], justify="right", no_wrap=True)
+    return t
+
+
+def terminal_cells(summary: dict) -> list[str]:
+    out = []
+    for k in TERMINAL:
+        v = summary.get(k)
+        out.append("-" if v is None else f"{100 * v:.0f}" if k in PERCENT else f"{v:.2f}")
+    return out
 
 
 @dataclass
@@ -135,22 +162,18 @@ def attach_quality(board: Leaderboard, work_dir, device: str | None = None, prog
 
 def _to_rich(table: QualityTable, board: Leaderboard):
     from rich.markup import escape
-    from rich.table import Table
 
     out = []
     for dataset in table.datasets:
-        t = Table(title=f"quality of the synthetic sets: {escape(dataset)}", caption_justify="left")
-        for h in [k for k in board.keys if k != "setting"]:
-            t.add_column(escape(h))
-        for _, title, _, _ in MEASURES:
-            t.add_column(title, justify="right")
-        t.add_column("sets", justify="right")
+        t = terminal_table(f"quality of the synthetic sets: {escape(dataset)} (mean over seeds; "
+                           f"-f json or the report for every measure)",
+                           [escape(k) for k in board.keys if k != "setting"])
         for row, cells in table.rows:
             cell = cells.get(dataset)
             if cell is None or not cell.n:
                 continue
             keys = [escape(v) for k, v in zip(board.keys, board.key_text(row)) if k != "setting"]
-            t.add_row(*keys, *(cell.text(k) for k, *_ in MEASURES), str(cell.n))
+            t.add_row(*keys, *terminal_cells(cell.values))
         out.append(t)
     return out
 

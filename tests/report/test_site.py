@@ -184,3 +184,23 @@ def test_report_never_overwrites_a_folder_it_did_not_write(tiny_report, tmp_path
     with pytest.raises(UsageError, match="not a dd-bench report"):
         build_report(work, mine, quality=False)
     assert (mine / "index.html").read_text() == "my own page"
+
+
+def test_quality_and_report_commands(tiny_report, tmp_path):
+    from typer.testing import CliRunner
+
+    from datadream_bench.cli.main import app
+
+    work, _ = tiny_report
+    result = CliRunner().invoke(app, ["quality", "-w", str(work), "--json"])
+    assert result.exit_code == 0, result.output
+    sets = json.loads(result.stdout)
+    assert sorted(q["method"] for q in sets) == ["disef", "issynth", "zero-shot-sd"]  # real-only makes no set
+    table = CliRunner().invoke(app, ["quality", "-w", str(work), "--method", "issynth"])
+    assert table.exit_code == 0 and "issynth" in table.stdout and "disef" not in table.stdout
+    out = tmp_path / "site"
+    made = CliRunner().invoke(app, ["report", "-w", str(work), "--out", str(out), "--no-quality", "--seed", "0"])
+    assert made.exit_code == 0, made.output
+    assert made.stdout.strip() == str(out / "index.html") and "Not measured in this report" in (
+        out / "index.html").read_text()
+    assert CliRunner().invoke(app, ["report", "-w", str(tmp_path / "nothing")]).exit_code == 2
