@@ -11,3 +11,7 @@ class ModelNotFoundError(UsageError):
 
 class CellFailed(Exception):
     """One cell of a grid failed; the grid goes on with the others."""
+
+
+class StoreCorrupt(UsageError):
+    """The results store is there but unreadable: refused (never replaced), with a way to recover."""
