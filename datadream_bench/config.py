@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import yaml
@@ -10,17 +11,17 @@ from pydantic import BaseModel, ValidationError
 from .errors import UsageError
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+def parse_overrides(pairs: list[str], option: str = "--set") -> dict[str, Any]:
     """["epochs=3", "lr=1e-3"] -> {"epochs": 3, "lr": 0.001}. Values are YAML scalars (safe_load), so types come out right."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--set {pair!r}: expected key=value")
+            raise UsageError(f"{option} {pair!r}: expected key=value")
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError as e:
-            raise UsageError(f"--set {pair!r}: cannot read the value ({e})") from None
+            raise UsageError(f"{option} {pair!r}: cannot read the value ({e})") from None
         out[key.strip()] = _number(value) if isinstance(value, str) else value
     return out
 
@@ -42,11 +43,32 @@ def resolve_config(owner: str, config_cls: type[BaseModel], profile_defaults: di
     if unknown:
         raise UsageError(f"{owner}: unknown setting(s) {', '.join(unknown)}; {owner} has: {describe_fields(config_cls)}")
     try:
-        return config_cls(**values)
+        config = config_cls(**values)
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err.get('input')!r})"
                              for err in e.errors())
         raise UsageError(f"{owner}: invalid setting(s): {problems}") from None
+    for name, value in config.model_dump().items():
+        if _out_of_range(value):
+            raise UsageError(f"{owner}: invalid setting {name}={value!r}: expected a finite number that fits in "
+                             "64 bits")
+    return config
+
+
+def _out_of_range(value) -> bool:
+    """A number no tensor, random generator or SQLite column takes, anywhere in a (nested) setting: the bound of last
+    resort for configs whose fields declare none."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -2**63 <= value < 2**63
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_out_of_range(v) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_out_of_range(v) for v in value)
+    return False
 
 
 def describe_fields(config_cls: type[BaseModel]) -> str:

@@ -441,23 +441,24 @@ def to_rich(board: Leaderboard):
 
 
 def _rich_table(board: Leaderboard):
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
+    # The consoles print with markup off (names are the user's text): styles come as Text, never as markup.
     table = Table(title="dd-bench leaderboard", caption=caption(board), caption_justify="left")
     for h in _header(board):
-        table.add_column(escape(h), justify="left" if h in board.keys else "right")
+        table.add_column(h, justify="left" if h in board.keys else "right")
     for i, (block, rows) in enumerate(board.blocks()):
         if i:
             table.add_section()
         for row in rows:
-            cells = [escape(c) for c in _cells(board, row)]
+            cells: list = list(_cells(board, row))
             offset = len(board.keys)
             for j, d in enumerate(board.datasets):
                 if board.best(row, d):
-                    cells[offset + j] = f"[bold]{cells[offset + j]}[/]"
+                    cells[offset + j] = Text(cells[offset + j], style="bold")
                 elif d in row.scores and row.scores[d].missing:
-                    cells[offset + j] = f"[yellow]{cells[offset + j]}[/]"
+                    cells[offset + j] = Text(cells[offset + j], style="yellow")
             table.add_row(*cells)
     return table
 

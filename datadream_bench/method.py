@@ -32,7 +32,8 @@ class MethodConfig(BaseModel):
     all others key the generated set.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: an infinite or NaN setting is refused up front, not found when training diverges.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def adapt_field(default: Any, description: str, **kw) -> Any:

@@ -14,7 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class ClassifierConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: an infinite or NaN setting is refused up front, not found when training diverges.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass

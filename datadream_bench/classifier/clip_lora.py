@@ -27,10 +27,12 @@ SETTINGS = ("synthetic", "synthetic+real", "real", "none")
 class Config(ClassifierConfig):
     # The reference gives no epochs per dataset; 60 epochs, batch 256 and 6 warm-up epochs are from the authors'
     # later code [?].
-    epochs: int = Field(60, ge=1, description="training epochs over the (pooled) training set [?: authors' later code]")
+    epochs: int = Field(60, ge=1, le=100_000,
+                        description="training epochs over the (pooled) training set [?: authors' later code]")
     batch_size: int = Field(256, ge=1, description="images per step [?: authors' later code]")
-    min_steps: int = Field(0, ge=0, description="train at least this many steps: epochs are raised to reach it "
-                                                "(for tiny training sets; 0 = exactly `epochs`)")
+    min_steps: int = Field(0, ge=0, le=100_000_000,
+                           description="train at least this many steps: epochs are raised to reach it "
+                                       "(for tiny training sets; 0 = exactly `epochs`)")
     lr: float = Field(1e-4, gt=0, description="AdamW peak learning rate")
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay")
     warmup_epochs: float = Field(6, ge=0, description="linear warm-up length in epochs [?: authors' later code]")

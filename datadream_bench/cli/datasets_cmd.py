@@ -10,17 +10,15 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..datasets.adapter import DatasetOptions
 from ..datasets.check import prepare_dataset
 from ..datasets.problems import DatasetInvalid
 from ..errors import UsageError
+from .console import err, fail_usage, out, print_error
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
-out = Console()
-err = Console(stderr=True)
 
 
 @app.callback()
@@ -74,11 +72,10 @@ def check(
         report = dict(e.report) or {"dataset": dataset, "valid": False,
                                     "problems": [{"path": p.path, "reason": p.reason} for p in e.problems]}
         _print(report, as_json)
-        err.print(f"[red]{dataset}: {len(e.problems)} problem(s); the copy cannot be used as it is[/red]")
+        print_error(f"{len(e.problems)} problem(s); the copy cannot be used as it is", label=f"{dataset}:")
         raise typer.Exit(2)
     except UsageError as e:
-        err.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
-        raise typer.Exit(2)
+        fail_usage(e)
     _print(report, as_json)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .console import err, out
+from .console import err, fail_usage, out
 
 
 class Fmt(str, Enum):
@@ -71,5 +71,4 @@ def leaderboard(
         show_board(work_dir, fmt, reference=reference, ci=ci, quality=quality, shots=shots, profile=profile,
                    classifier=classifier, dataset=dataset)
     except UsageError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2)
+        fail_usage(e)

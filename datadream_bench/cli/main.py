@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .console import err, out, setup_logging
+from .console import err, fail_usage, labelled, out, setup_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Does synthetic data from a diffusion model help a few-shot classifier, and which way of "
@@ -23,15 +23,19 @@ WorkDirOpt = Annotated[Path, typer.Option("--work-dir", "-w", help="artifacts an
 DEFAULT_WORK_DIR = Path("dd-bench-work")
 
 
-def split_list(values: list[str] | None) -> list[str] | None:
-    """Repeated options and comma-separated values both work: -m a -m b == -m a,b."""
+def split_list(values: list[str] | None, what: str) -> list[str] | None:
+    """Repeated options and comma-separated values both work: -m a -m b == -m a,b. Not given: None; given but
+    empty (--seeds ''): a usage error, never a silent default."""
     if not values:
         return None
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+    items = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    if not items:
+        raise UsageError(f"--{what} {','.join(values)!r}: no value given; expected at least one, comma-separated")
+    return items
 
 
 def int_list(values: list[str] | None, what: str) -> list[int] | None:
-    items = split_list(values)
+    items = split_list(values, what)
     if items is None:
         return None
     try:
@@ -45,17 +49,12 @@ def dataset_options(pairs: list[str] | None) -> dict[str, dict]:
     from ..config import parse_overrides
 
     out_opts: dict[str, dict] = {}
-    for key, value in parse_overrides(pairs or []).items():
+    for key, value in parse_overrides(pairs or [], "--dataset-opt").items():
         dataset, dot, option = key.partition(".")
         if not dot or not option:
             raise UsageError(f"--dataset-opt {key}=...: expected DATASET.OPTION=VALUE, e.g. eurosat.source=coop")
         out_opts.setdefault(dataset, {})[option] = str(value) if isinstance(value, Path) else value
     return out_opts
-
-
-def fail_usage(e: Exception) -> None:
-    err.print(f"[red]error:[/] {e}", highlight=False)
-    raise typer.Exit(2)
 
 
 @app.callback()
@@ -105,10 +104,10 @@ def run(
         from ..runner import plan_grid
         from ..spec import RunRequest
 
-        datasets = split_list(dataset)
+        datasets = split_list(dataset, "dataset")
         request = RunRequest(
-            methods=split_list(method), datasets=datasets, shots=int_list(shots, "shots"),
-            seeds=int_list(seeds, "seeds"), settings=split_list(setting), classifier=classifier,
+            methods=split_list(method, "method"), datasets=datasets, shots=int_list(shots, "shots"),
+            seeds=int_list(seeds, "seeds"), settings=split_list(setting, "setting"), classifier=classifier,
             profile=profile or ("paper" if datasets else "demo"), work_dir=work_dir, data_root=data_root,
             dataset_options=dataset_options(dataset_opt), overrides=parse_overrides(set_ or []),
             sd_model=sd_model, clip_model=clip_model, device=device, precision=precision, batch_size=batch_size,
@@ -127,12 +126,15 @@ def run(
     from .progress import RichReporter
 
     err.print(f"{len(cells)} cell(s); work dir {work_dir}", highlight=False)
-    with RichReporter() as reporter:
-        outcome = run_grid(cells, work_dir, reporter)
+    try:
+        with RichReporter() as reporter:
+            outcome = run_grid(cells, work_dir, reporter)
+    except UsageError as e:  # the store found unreadable when the grid opens it
+        fail_usage(e)
     done, skipped, failed = (outcome.with_status(s) for s in ("done", "skipped", "failed"))
     err.print(f"{len(done)} done, {len(skipped)} already finished, {len(failed)} failed", highlight=False)
     for f in failed:
-        err.print(f"  [red]failed[/] {f.spec.label()}: {f.error}", highlight=False)
+        err.print(labelled("  failed", f"{f.spec.label()}: {f.error}"), highlight=False)
     if as_json:
         print(json.dumps({"cells": [{"key": o.spec.key(), **o.spec.model_dump(mode="json", include={
             "method", "dataset", "shots", "seed", "setting", "profile"}), "status": o.status, "top1": o.top1,
@@ -153,10 +155,14 @@ def results(work_dir: WorkDirOpt = DEFAULT_WORK_DIR) -> None:
     store_path = work_dir / "results.sqlite"
     if not store_path.exists():
         fail_usage(UsageError(f"no results store at {store_path}"))
+    try:
+        rows = ResultsStore(store_path).rows()
+    except UsageError as e:
+        fail_usage(e)
     table = Table()
     for col in ("key", "method", "dataset", "shots", "seed", "setting", "profile", "top1", "finished"):
         table.add_column(col)
-    for r in ResultsStore(store_path).rows():
+    for r in rows:
         table.add_row(r["cell_key"][:10], r["method"], r["dataset"], str(r["shots"]), str(r["seed"]), r["setting"],
                       r["profile"], f"{r['top1']:.1f}", r["finished"])
     out.print(table)
@@ -241,7 +247,8 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for c in ("name", "version", "hooks", "status"):
         table.add_column(c)
     for e in entries:
-        status = f"[red]failed: {e['error']}[/]" if e["error"] else ("built-in" if e["builtin"] else "loaded")
+        status = (labelled("failed:", e["error"]) if e["error"]
+                  else ("built-in" if e["builtin"] else "loaded"))
         table.add_row(e["name"], e["version"] or "", ", ".join(e["hooks"]), status)
     out.print(table)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .console import err, out
+from .console import err, fail_usage, out
 
 
 def _items(values: list[str] | None) -> list[str]:
@@ -71,8 +71,7 @@ def plan(
                          profile=profile, settings=_items(setting) or None, overrides=parse_overrides(set_ or []),
                          rates=rates)
     except UsageError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2)
+        fail_usage(e)
 
     if as_json:
         print(json.dumps({"rate_source": rates.source, "rates_tflops": rates.tflops,
@@ -101,7 +100,7 @@ def plan(
     from rich.console import Console
 
     # Never squeeze the numbers into ellipses on a narrow terminal: a wide table wraps, but stays readable.
-    Console(width=max(out.width, 120)).print(table)
+    Console(width=max(out.width, 120), markup=False, emoji=False).print(table)
     if total_flops:
         share = sum(r.flops["generate"] for r in rows) / total_flops
         err.print(f"generation is {share:.0%} of the FLOPs", highlight=False)

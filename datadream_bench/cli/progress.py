@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 from ..runner.events import CellOutcome, Reporter
-from .console import err
+from .console import err, labelled
 
 LOG_EVERY_S = 30.0  # without a terminal: at most one progress line this often
 
@@ -115,7 +115,7 @@ class RichReporter(Reporter):
         self.counts.clear()
         self.unit = None
         self.current = spec.label()
-        err.print(f"[bold]cell {index + 1}/{total}[/] {spec.label()}", highlight=False)
+        err.print(labelled(f"cell {index + 1}/{total}", spec.label(), "bold"), highlight=False)
 
     def progress(self, what: str, done: int, total: int) -> None:
         if what == "adapt":
@@ -150,7 +150,7 @@ class RichReporter(Reporter):
             err.print("  already in the store: skipped", highlight=False)
         else:
             self.failed += 1
-            err.print(f"  [red]failed[/]: {outcome.error}{self._grid_tail()}", highlight=False)
+            err.print(labelled("  failed:", f"{outcome.error}{self._grid_tail()}"), highlight=False)
 
     # ---- helpers ----
 

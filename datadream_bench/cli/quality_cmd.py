@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .console import err, out
+from .console import err, fail_usage, labelled, out
 from .leaderboard_cmd import store_path
 
 
@@ -25,8 +25,6 @@ def quality(
 ) -> None:
     """Quality of each generated set in the CLIP feature space of its cell: Fréchet distance, precision, recall,
     density, coverage, Vendi diversity, memorisation of the shots and class consistency."""
-    from rich.markup import escape
-
     from ..quality.compute import QualityUnavailable, set_quality
     from ..quality.table import terminal_cells, terminal_table
     from ..runner.workdir import WorkDir
@@ -36,8 +34,7 @@ def quality(
     try:
         store = ResultsStore(store_path(work_dir))
     except UsageError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2)
+        fail_usage(e)
     workdir = WorkDir(work_dir)
     records, seen = [], set()
     for r in store.rows(with_record=True, method=method, dataset=dataset, seed=seed):
@@ -54,7 +51,7 @@ def quality(
             except QualityUnavailable as e:
                 problems.append(f"{rec['spec']['method']} seed {rec['spec']['seed']}: {e}")
     for p in problems:
-        err.print(f"[yellow]not measured[/] {escape(p)}", highlight=False)
+        err.print(labelled("not measured", p, "yellow"), highlight=False)
     if as_json:
         print(json.dumps(results, indent=1, sort_keys=True))
         return
@@ -62,6 +59,6 @@ def quality(
     table = terminal_table("quality of each generated set (--json: every measure, per class, the pool and the "
                            "judge)", ["method", *(["dataset"] if several else []), "seed"])
     for q in sorted(results, key=lambda q: (q["dataset"], q["method"], q["seed"])):
-        table.add_row(escape(q["method"]), *([escape(q["dataset"])] if several else []), str(q["seed"]),
+        table.add_row(q["method"], *([q["dataset"]] if several else []), str(q["seed"]),
                       *terminal_cells(q["summary"]))
     out.print(table)

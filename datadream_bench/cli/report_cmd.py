@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .console import err
+from .console import fail_usage
 from .leaderboard_cmd import store_path
 
 
@@ -35,6 +35,5 @@ def report(
             index = build_report(work_dir, out_dir or work_dir / "report", seed=seed, per_class=per_class,
                                  quality=quality, device=device, progress=reporter.progress)
     except UsageError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2)
+        fail_usage(e)
     print(index)

@@ -40,8 +40,8 @@ class Rates:
 
     @staticmethod
     def given(tflops: float) -> Rates:
-        if not tflops > 0:
-            raise UsageError(f"--rate {tflops}: expected a positive number of achieved TFLOP/s")
+        if not (tflops > 0 and math.isfinite(tflops)):
+            raise UsageError(f"--rate {tflops}: expected a positive, finite number of achieved TFLOP/s")
         return Rates({s: tflops for s in STAGES}, f"given on the command line: {tflops:g} TFLOP/s for every stage")
 
     @staticmethod

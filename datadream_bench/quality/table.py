@@ -161,18 +161,16 @@ def attach_quality(board: Leaderboard, work_dir, device: str | None = None, prog
 
 
 def _to_rich(table: QualityTable, board: Leaderboard):
-    from rich.markup import escape
-
     out = []
     for dataset in table.datasets:
-        t = terminal_table(f"quality of the synthetic sets: {escape(dataset)} (mean over seeds; "
+        t = terminal_table(f"quality of the synthetic sets: {dataset} (mean over seeds; "
                            f"-f json or the report for every measure)",
-                           [escape(k) for k in board.keys if k != "setting"])
+                           [k for k in board.keys if k != "setting"])
         for row, cells in table.rows:
             cell = cells.get(dataset)
             if cell is None or not cell.n:
                 continue
-            keys = [escape(v) for k, v in zip(board.keys, board.key_text(row)) if k != "setting"]
+            keys = [v for k, v in zip(board.keys, board.key_text(row)) if k != "setting"]
             t.add_row(*keys, *terminal_cells(cell.values))
         out.append(t)
     return out

@@ -12,6 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..checks import check_request
 from ..config import resolve_config, route_overrides
 from ..datasets.adapter import DatasetOptions
 from ..datasets.check import prepare_dataset
@@ -67,6 +68,7 @@ def settings_for(method, requested: list[str] | None) -> list[str]:
 def plan_grid(request: RunRequest, registry: Registry,
               progress: Callable[[str, int, int], None] = lambda what, done, total: None) -> list[Cell]:
     """progress: told how the dataset checks go (they read every file once; a large dataset takes a while)."""
+    check_request(request)  # values, device, work dir and store: before any name is resolved or file read
     profile = get_profile(request.profile)
     methods = {m: registry.get("methods", m) for m in expand(request.methods, registry.methods, "method")}
     classifier = registry.get("classifiers", request.classifier)

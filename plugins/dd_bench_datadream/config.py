@@ -18,16 +18,17 @@ class DataDreamConfig(api.MethodConfig):
     weight_decay: float = api.adapt_field(1e-2, "AdamW weight decay", ge=0)
     adam_epsilon: float = api.adapt_field(1e-8, "AdamW epsilon", gt=0)
     max_grad_norm: float = api.adapt_field(1.0, "gradients are clipped to this global norm", gt=0)
-    warmup_steps: int = api.adapt_field(100, "linear warm-up steps before the cosine decay to zero", ge=0)
+    warmup_steps: int = api.adapt_field(100, "linear warm-up steps before the cosine decay to zero", ge=0,
+                                        le=10_000_000)
     epochs: int = api.adapt_field(
-        200, "passes over the unit's images; steps = epochs * ceil(images / train_batch_size)", ge=1
+        200, "passes over the unit's images; steps = epochs * ceil(images / train_batch_size)", ge=1, le=100_000
     )
     train_batch_size: int = api.adapt_field(
         8, "images per fine-tuning step (the last batch of an epoch may be smaller)", ge=1
     )
 
     # Generation with the adapted pipeline.
-    images_per_class: int = api.Field(500, description="synthetic images generated per class", ge=1)
-    num_inference_steps: int = api.Field(50, description="sampling steps of the pipeline's scheduler", ge=1)
+    images_per_class: int = api.Field(500, description="synthetic images generated per class", ge=1, le=1_000_000)
+    num_inference_steps: int = api.Field(50, description="sampling steps of the pipeline's scheduler", ge=1, le=1000)
     guidance_scale: float = api.Field(2.0, description="classifier-free guidance scale", ge=0)
     batch_size: int = api.run_field(10, "images per generation batch (never changes which images are made)", ge=1)

@@ -17,8 +17,8 @@ class DisefConfig(api.MethodConfig):
         "weights of a captioner that needs them: a local folder or a hub id in the local cache")
 
     # img2img from a real shot, prompted with a caption.
-    images_per_class: int = api.Field(64, description="synthetic images generated per class", ge=1)
-    num_inference_steps: int = api.Field(20, description="DPM-Solver++ steps of the full schedule", ge=1)
+    images_per_class: int = api.Field(64, description="synthetic images generated per class", ge=1, le=1_000_000)
+    num_inference_steps: int = api.Field(20, description="DPM-Solver++ steps of the full schedule", ge=1, le=1000)
     # 0.75 of 20 steps: sampling starts at step 5. [?] dataset dependent in the original.
     strength: float = api.Field(0.75, description="img2img noise level in [0, 1]", ge=0, le=1)
     guidance_scale: float = api.Field(8.0, description="classifier-free guidance scale", ge=0)
@@ -33,5 +33,5 @@ class DisefConfig(api.MethodConfig):
         description="CLIP of the filter (transformers format): a local folder or hub id in the local cache; "
                     "empty: the cell's CLIP")
     filter_max_attempts: int = api.Field(
-        100, description="candidates per image before the last one is kept anyway", ge=1)
+        100, description="candidates per image before the last one is kept anyway", ge=1, le=10_000)
     batch_size: int = api.run_field(8, "images per generation batch (never changes which images are made)", ge=1)

@@ -20,12 +20,12 @@ def strength_for_shots(k: int) -> float:
 
 
 class IsSynthConfig(api.MethodConfig):
-    images_per_class: int = api.Field(800, description="synthetic images generated per class", ge=1)
+    images_per_class: int = api.Field(800, description="synthetic images generated per class", ge=1, le=1_000_000)
     strength: Optional[float] = api.Field(
         None, description="img2img noise level in [0, 1]; None: by shot count (16/8/4/2/1 -> .15/.20/.35/.40/.50)",
         ge=0, le=1)
     num_inference_steps: int = api.Field(50, description="sampling steps of the full schedule (img2img runs "
-                                                         "strength x steps of them)", ge=1)
+                                                         "strength x steps of them)", ge=1, le=1000)
     guidance_scale: float = api.Field(3.0, description="classifier-free guidance scale", ge=0)
     # [?] how the original brought real images to GLIDE's square input; the central square is the classifier's view.
     init_fit: Literal["crop", "pad", "stretch"] = api.Field(
@@ -36,5 +36,5 @@ class IsSynthConfig(api.MethodConfig):
     filter_model: str = api.Field(
         "", description="CLIP of the filter: a local folder or hub id in the local cache; empty: the cell's CLIP")
     filter_max_attempts: int = api.Field(
-        100, description="candidates per image before the last one is kept anyway", ge=1)
+        100, description="candidates per image before the last one is kept anyway", ge=1, le=10_000)
     batch_size: int = api.run_field(10, "images per generation batch (never changes which images are made)", ge=1)

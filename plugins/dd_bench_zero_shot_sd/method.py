@@ -7,8 +7,8 @@ from datadream_bench import api
 
 
 class ZeroShotConfig(api.MethodConfig):
-    images_per_class: int = api.Field(500, description="synthetic images generated per class", ge=1)
-    num_inference_steps: int = api.Field(50, description="sampling steps of the pipeline's scheduler", ge=1)
+    images_per_class: int = api.Field(500, description="synthetic images generated per class", ge=1, le=1_000_000)
+    num_inference_steps: int = api.Field(50, description="sampling steps of the pipeline's scheduler", ge=1, le=1000)
     guidance_scale: float = api.Field(2.0, description="classifier-free guidance scale", ge=0)
     batch_size: int = api.run_field(10, "images per generation batch (never changes which images are made)", ge=1)
 
