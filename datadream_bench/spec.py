@@ -34,8 +34,14 @@ class CellSpec(BaseModel):
     runtime: dict = Field(default_factory=dict)  # settings that change speed, never results (batch size, device)
 
     def key(self) -> str:
-        """The store's key for this cell: changes whenever anything its result depends on changes."""
-        return fingerprint(self.model_dump(mode="json", exclude={"data_root", "runtime"}))
+        """The store's key for this cell: changes whenever anything its result depends on changes.
+
+        Models count by content (inputs), not by how their path was spelled: sd_model, clip_model and the method
+        settings that name a model (inputs["models"]) are recorded, not keyed."""
+        fields = self.model_dump(mode="json", exclude={"data_root", "runtime", "sd_model", "clip_model"})
+        for setting in self.inputs.get("models") or {}:
+            fields["method_config"].pop(setting, None)
+        return fingerprint(fields)
 
     def label(self) -> str:
         return f"{self.method}/{self.dataset}/{self.shots}-shot/seed {self.seed}/{self.setting}"

@@ -22,7 +22,7 @@ class FewShot:
     k: int
     classes: tuple[str, ...]
     shots: tuple[tuple[Sample, ...], ...]  # shots[label] = k samples of that class
-    chosen: str = ""  # set for an imported set: the fingerprint of which images were chosen
+    chosen: str = ""  # the fingerprint of the chosen images' content digests, class by class
 
     @property
     def samples(self) -> list[Sample]:
@@ -48,22 +48,27 @@ class FewShot:
 def draw_few_shot(dataset: DatasetManifest, seed: int, k: int) -> FewShot:
     """Each class's train images are put in one seeded order that does not depend on k; the draw is its first k.
 
-    So the 4-shot draw is inside the 16-shot draw, and the order depends on the dataset's content fingerprint and
-    the seed only, never on process state.
+    So the 4-shot draw is inside the 16-shot draw, and the order depends on the dataset's content fingerprint, the
+    seed and the images' bytes only: a class's images are ordered by content digest before the seeded permutation,
+    so the same images under other paths or another layout draw the same set. The set's key holds the digests of
+    the chosen images.
     """
     if k < 1:
         raise UsageError(f"shots must be at least 1, got {k}")
     fp = dataset.fingerprint()
-    shots = []
+    digests = dataset.meta.get("_digests") or {}  # filled by validation, which reads every file once anyway
+    shots, chosen = [], []
     for label, group in enumerate(dataset.by_class("train")):
         if len(group) < k:
             raise UsageError(
                 f"{dataset.key}: class {dataset.classes[label]!r} has {len(group)} train images, fewer than {k} shots"
             )
-        group = sorted(group, key=lambda s: s.path)
-        order = np.random.default_rng(seed_from(fp, seed, dataset.classes[label])).permutation(len(group))
-        shots.append(tuple(group[i] for i in order[:k]))
-    return FewShot(fp, seed, k, dataset.classes, tuple(shots))
+        keyed = sorted((digests.get(s.path) or file_digest(s.path), s.path, s) for s in group)
+        order = np.random.default_rng(seed_from(fp, seed, dataset.classes[label])).permutation(len(keyed))
+        picked = [keyed[i] for i in order[:k]]
+        shots.append(tuple(s for _, _, s in picked))
+        chosen.append([digest for digest, _, _ in picked])
+    return FewShot(fp, seed, k, dataset.classes, tuple(shots), fingerprint(chosen))
 
 
 def save_few_shot(draw: FewShot, path: Path) -> None:

@@ -52,6 +52,7 @@ def artifact_keys(cell: Cell) -> dict:
     if method.generates and spec.setting in (SYNTHETIC, SYNTHETIC_REAL):
         keys["adapt"] = fingerprint({
             "method": method.name, "version": cell.provenance.get("method_version"),
+            "code": spec.inputs.get("code", {}).get("method"),
             "config": stage_fields(cell.method_config, "adapt"), "fewshot": keys["fewshot"], "sd": spec.inputs["sd"],
             "prompts": [cell.dataset.prompt(label) for label in range(len(cell.dataset.classes))],
             "precision": spec.precision,
@@ -62,7 +63,8 @@ def artifact_keys(cell: Cell) -> dict:
                                         "config": stage_fields(cell.method_config, "generate")})
     keys["classifier"] = fingerprint({
         "generate": keys.get("generate"), "setting": spec.setting, "classifier": spec.classifier,
-        "version": cell.provenance.get("classifier_version"), "config": spec.classifier_config,
+        "version": cell.provenance.get("classifier_version"), "code": spec.inputs.get("code", {}).get("classifier"),
+        "config": spec.classifier_config,
         "clip": spec.inputs["clip"], "fewshot": keys["fewshot"], "dataset": keys["dataset"], "seed": spec.seed,
         "precision": spec.precision,
     })

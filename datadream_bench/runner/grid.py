@@ -18,6 +18,7 @@ from ..datasets.adapter import DatasetOptions
 from ..datasets.check import prepare_dataset
 from ..datasets.fewshot import draw_few_shot
 from ..errors import ModelNotFoundError, UsageError
+from ..fingerprint import code_fingerprint
 from ..method import SETTINGS, stage_fields
 from ..models import loading
 from ..models.checkpoint import open_checkpoint
@@ -109,7 +110,9 @@ def plan_grid(request: RunRequest, registry: Registry,
                         runtime["batch_size"] = request.batch_size
                     own = {name: fp for name, (_, _, fp) in own_models[m].items()}
                     inputs = {"dataset": data_fp, "sd": sd_fp if method.generates else None, "clip": clip_fp,
-                              **({"models": own} if own else {})}
+                              **({"models": own} if own else {}),
+                              # the plugins' source: an edited method or classifier never meets its old results
+                              "code": {"method": code_fingerprint(method), "classifier": code_fingerprint(classifier)}}
                     # where each checkpoint was found and which of its files load: recorded, never keyed
                     found = {"clip": models.describe(clip_model, "clip"),
                              **({"sd": models.describe(sd_model, "sd", precision)} if method.generates else {}),
