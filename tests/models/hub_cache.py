@@ -34,6 +34,7 @@ import string
 import tempfile
 from pathlib import Path
 
+import safetensors.torch
 import torch
 
 SD = "stabilityai/stable-diffusion-2-1-base"
@@ -278,12 +279,19 @@ def sd_repo(seed: int = 0) -> dict[str, bytes]:
     files = {name: dumps(config) for name, config in configs.items()}
     files.update({f"tokenizer/{n}": data for n, data in clip_tokenizer_files(
         "hf-models/stable-diffusion-v2-base/tokenizer", pad="!").items()})
-    for sub, model, stem, bin_stem in (("unet", unet, "diffusion_pytorch_model", "diffusion_pytorch_model"),
-                                       ("vae", vae, "diffusion_pytorch_model", "diffusion_pytorch_model"),
-                                       ("text_encoder", text_encoder, "model", "pytorch_model")):
-        files[f"{sub}/{stem}.safetensors"] = safetensors_bytes(model)
-        files[f"{sub}/{stem}.fp16.safetensors"] = safetensors_bytes(model, torch.float16)
-        files[f"{sub}/{bin_stem}.bin"] = torch_bin_bytes(model)
+    for sub, model in (("unet", unet), ("vae", vae)):
+        files[f"{sub}/diffusion_pytorch_model.safetensors"] = safetensors_bytes(model)
+        files[f"{sub}/diffusion_pytorch_model.fp16.safetensors"] = safetensors_bytes(model, torch.float16)
+        files[f"{sub}/diffusion_pytorch_model.bin"] = torch_bin_bytes(model)
+    # The published text encoder names its tensors as transformers 4 did (text_model.encoder...), not as
+    # transformers 5 saves them (encoder...): transformers must map the old names on load.
+    state = {f"text_model.{k}": v.contiguous() for k, v in text_encoder.state_dict().items()}
+    files["text_encoder/model.safetensors"] = safetensors.torch.save(state, metadata={"format": "pt"})
+    files["text_encoder/model.fp16.safetensors"] = safetensors.torch.save(
+        {k: v.half() for k, v in state.items()}, metadata={"format": "pt"})
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    files["text_encoder/pytorch_model.bin"] = buf.getvalue()
     return files
 
 

@@ -71,6 +71,12 @@ def test_sd_full_precision_loads_the_plain_files(hub):
                                   "text_encoder/model.safetensors")
     pipe = loading.load_sd(SD)
     assert pipe.unet.dtype == torch.float32 and pipe.unet.config.sample_size * pipe.vae_scale_factor == 64
+    # the text encoder's tensors are named as SD 2.1 names them (text_model.*) and still load, not stay random
+    from safetensors.torch import load_file
+
+    saved = load_file(checkpoint.files["text_encoder/model.safetensors"])
+    name = "encoder.layers.0.self_attn.q_proj.weight"
+    assert torch.equal(pipe.text_encoder.state_dict()[name], saved[f"text_model.{name}"])
 
 
 def test_sd_half_precision_loads_the_fp16_variant(hub):
