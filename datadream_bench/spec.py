@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from .fingerprint import fingerprint
 
 
+# Where and how fast a cell runs, never what it computes: left out of its key.
+UNKEYED = {"data_root", "runtime", "data", "work_dir"}
+
+
 class CellSpec(BaseModel):
     """(method, dataset, shots, seed, setting, classifier, profile), the resolved configs and the fingerprints of
     the data and models: all that a cell's result depends on."""
@@ -32,13 +36,18 @@ class CellSpec(BaseModel):
     inputs: dict = Field(default_factory=dict)
     data_root: str | None = None
     runtime: dict = Field(default_factory=dict)  # settings that change speed, never results (batch size, device)
+    # How another process finds and reads the inputs again (build_cell): per-dataset options, and decode, skip_bad,
+    # max_bad of the dataset check. Not part of the key: the content fingerprints in `inputs` are.
+    data: dict = Field(default_factory=dict)
+    work_dir: str | None = None  # absolute
 
     def key(self) -> str:
         """The store's key for this cell: changes whenever anything its result depends on changes.
 
         Models count by content (inputs), not by how their path was spelled: sd_model, clip_model and the method
-        settings that name a model (inputs["models"]) are recorded, not keyed."""
-        fields = self.model_dump(mode="json", exclude={"data_root", "runtime", "sd_model", "clip_model"})
+        settings that name a model (inputs["models"]) are recorded, not keyed. Where and how fast it runs
+        (UNKEYED) does not count either."""
+        fields = self.model_dump(mode="json", exclude=UNKEYED | {"sd_model", "clip_model"})
         for setting in self.inputs.get("models") or {}:
             fields["method_config"].pop(setting, None)
         return fingerprint(fields)

@@ -71,11 +71,31 @@ def draw_few_shot(dataset: DatasetManifest, seed: int, k: int) -> FewShot:
     return FewShot(fp, seed, k, dataset.classes, tuple(shots), fingerprint(chosen))
 
 
-def save_few_shot(draw: FewShot, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(draw.to_json(), indent=1))
-    tmp.replace(path)
+def save_few_shot(draw: FewShot, path: Path, roots: dict[str, str | Path | None] | None = None) -> None:
+    """Save a draw. roots (e.g. {"work_dir": ..., "data_root": ...}, tried in order): the shot paths are stored
+    relative to the first root that holds them all, named in "paths_relative_to", so that a copied work dir, or
+    a process with another current directory, still finds the shots. Written under a unique temporary name."""
+    from ..artifacts import write_bytes_atomic
+
+    data = draw.to_json()
+    for name, root in (roots or {}).items():
+        rel = _relative_all([p for group in data["shots"] for p in group], root)
+        if rel is not None:
+            it = iter(rel)
+            data["shots"] = [[next(it) for _ in group] for group in data["shots"]]
+            data["paths_relative_to"] = name
+            break
+    write_bytes_atomic(path, json.dumps(data, indent=1).encode())
+
+
+def _relative_all(paths: list[str], root: str | Path | None) -> list[str] | None:
+    if root is None:
+        return None
+    root = Path(root).resolve()
+    try:
+        return [Path(p).resolve().relative_to(root).as_posix() for p in paths]
+    except ValueError:
+        return None
 
 
 def import_few_shot(dataset: DatasetManifest, source: str | Path, seed: int = 0) -> FewShot:
@@ -138,11 +158,14 @@ def _listed(dataset: DatasetManifest, source: Path, problems: list[Problem]):
     if not source.is_file():
         raise UsageError(f"few-shot set {source} does not exist")
     text = source.read_text()
+    base = source.parent
     if source.suffix.lower() == ".json":
         data = json.loads(text)
         paths = [p for group in data["shots"] for p in group] if isinstance(data, dict) else list(data)
+        if isinstance(data, dict) and data.get("paths_relative_to") == "work_dir":
+            base = source.parent.parent.parent  # a draw saved by a run: <work dir>/fewshot/<dataset>/<key>.json
     else:
         paths = [line.strip() for line in text.splitlines() if line.strip()]
     for p in paths:
         path = Path(p)
-        yield (path if path.is_absolute() else source.parent / path), None
+        yield (path if path.is_absolute() else base / path), None

@@ -37,6 +37,7 @@ class GenerationReport:
     # With a filter: its settings, and per class (and in total) candidates, accepted, rejected, forced,
     # acceptance_rate and filter seconds, over the whole generated set (earlier calls included).
     filter: dict | None = None
+    repaired: list = field(default_factory=list)  # "<path>: <problem>" of each unusable image found and made again
 
 
 def check_requests(requests: list[ImageRequest]) -> None:
@@ -65,20 +66,36 @@ def generate(
     image_filter: ImageFilter | None = None,
     candidate_seed: Callable[[ImageRequest, int], int] = default_candidate_seed,
     class_names: Sequence[str] | None = None,
+    manifest: Path | None = None,
+    rejections: Path | None = None,
+    done: dict | None = None,
+    rejected: dict | None = None,
+    path_label: Callable[[str], str] = str,
 ) -> GenerationReport:
+    """Make every request not yet finished; image files go to out_dir/images/, records to `manifest` (default
+    out_dir/manifest.jsonl) and rejected candidates to `rejections`. done / rejected: what is already finished
+    and rejected, when the caller has read it (from several manifest pieces); else read from the two files.
+    path_label: how an init image's path is written in the manifest (the runner makes it relative to the work dir
+    or the data root, so that a copied work dir still names its shots)."""
     check_requests(requests)
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = read_manifest(out_dir / MANIFEST)
+    manifest = manifest or out_dir / MANIFEST
+    rejections = rejections or out_dir / REJECTIONS
+    standalone = done is None
+    if done is None:
+        done = read_manifest(manifest)
     pending = [r for r in requests if r.id not in done]
     report = GenerationReport(reused=len(requests) - len(pending))
     start = time.perf_counter()
     components = {"unet": sampler.pipe.unet, "text_encoder": sampler.pipe.text_encoder}
     max_attempts = image_filter.max_attempts if image_filter is not None else 1
-    rejected_before = read_rejections(out_dir / REJECTIONS) if image_filter is not None else {}
+    if rejected is None:
+        rejected = read_rejections(rejections) if image_filter is not None else {}
+    rejected_before = rejected
     # The next candidate of each pending slot: the one after its last logged rejection.
     attempt = {r.id: 1 + max(rejected_before.get(r.id, {-1: None})) for r in pending}
-    writer = ManifestWriter(out_dir / MANIFEST)
-    rejection_log = ManifestWriter(out_dir / REJECTIONS) if image_filter is not None else None
+    writer = ManifestWriter(manifest)
+    rejection_log = ManifestWriter(rejections) if image_filter is not None else None
     finished = report.reused
     progress("generate", finished, len(requests))
     in_flight: list[tuple[list[Future], list[dict]]] = []
@@ -88,8 +105,8 @@ def generate(
         nonlocal finished
         while len(in_flight) > keep:
             futures, records = in_flight.pop(0)
-            for fut in futures:
-                fut.result()
+            for fut, record in zip(futures, records):
+                record.update(fut.result())  # the file's size and digest, checked whenever it is reused
             writer.append(records)
             finished += len(records)
             progress("generate", finished, len(requests))
@@ -127,7 +144,7 @@ def generate(
                                 continue
                             rel = f"images/{req.label:04d}/{req.id}.png"
                             futures.append(pool.submit(write_atomic, img, out_dir / rel))
-                            record = _record(req, rel)
+                            record = _record(req, rel, path_label)
                             if image_filter is not None:
                                 record.update(attempt=a, forced=not ok, filter_seconds=filter_seconds)
                             records.append(record)
@@ -145,17 +162,19 @@ def generate(
         writer.close()
         if rejection_log is not None:
             rejection_log.close()
-    if image_filter is not None:
+    if image_filter is not None and standalone:
         report.filter = filter_summary(out_dir, requests, image_filter, class_names)
     report.seconds = time.perf_counter() - start
     return report
 
 
 def filter_summary(out_dir: Path, requests: list[ImageRequest], image_filter: ImageFilter,
-                   class_names: Sequence[str] | None = None) -> dict:
-    """Per class: candidates judged, accepted by the filter, rejected, forced, acceptance rate, filter seconds."""
-    done = read_manifest(out_dir / MANIFEST)
-    rejected = read_rejections(out_dir / REJECTIONS)
+                   class_names: Sequence[str] | None = None, done: dict | None = None,
+                   rejected: dict | None = None) -> dict:
+    """Per class: candidates judged, accepted by the filter, rejected, forced, acceptance rate, filter seconds.
+    done / rejected: the finished and rejected records, when the caller has them; else read from out_dir."""
+    done = read_manifest(out_dir / MANIFEST) if done is None else done
+    rejected = read_rejections(out_dir / REJECTIONS) if rejected is None else rejected
     ids = {r.id: r.label for r in requests}
     per_label: dict[int, dict] = {}
 
@@ -193,7 +212,7 @@ def _rates(r: dict) -> dict:
             "filter_seconds": round(r["filter_seconds"], 4)}
 
 
-def _record(req: ImageRequest, rel: str) -> dict:
+def _record(req: ImageRequest, rel: str, path_label: Callable[[str], str] = str) -> dict:
     return {
         "id": req.id,
         "label": req.label,
@@ -201,6 +220,6 @@ def _record(req: ImageRequest, rel: str) -> dict:
         "seed": req.seed,
         "prompt": req.prompt,
         "adapter": req.adapter,
-        "init_image": req.init_image,
+        "init_image": path_label(req.init_image) if req.init_image else req.init_image,
         "file": rel,
     }

@@ -46,11 +46,15 @@ class LoraWeights:
         return out
 
 
-def save_lora(weights: LoraWeights, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+def save_lora(weights: LoraWeights, path: Path) -> dict:
+    """Written under a unique temporary name, then renamed into place; returns the file's size and SHA-256."""
+    from ..artifacts import write_with
+
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in weights.tensors.items()}
-    save_file(tensors, tmp, metadata={"rank": str(weights.rank), "alpha": str(weights.alpha)})
-    tmp.replace(path)
+    # One metadata entry: safetensors writes a metadata map in hash order, so two entries would make the same
+    # LoRA two different files (and digests) from one process to the next.
+    meta = {"lora": json.dumps({"rank": weights.rank, "alpha": weights.alpha}, sort_keys=True)}
+    return write_with(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def load_lora(path: Path) -> LoraWeights:
@@ -58,6 +62,8 @@ def load_lora(path: Path) -> LoraWeights:
 
     with safe_open(path, framework="pt") as f:
         meta = f.metadata() or {}
+    if "lora" in meta:
+        meta = json.loads(meta["lora"])
     if "rank" not in meta or "alpha" not in meta:
         raise ValueError(f"{path}: not a dd-bench LoRA file (metadata has no rank/alpha: {json.dumps(meta)})")
     return LoraWeights(load_file(path), int(meta["rank"]), float(meta["alpha"]))

@@ -72,10 +72,24 @@ def artifact_keys(cell: Cell) -> dict:
 
 
 def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Reporter) -> CellOutcome:
+    """Run a cell not yet in the store, and write its row."""
+    if store.has(cell.spec.key()):
+        return CellOutcome(cell.spec, "skipped")
+    outcome, record = compute_cell(cell, workdir, reporter)
+    store_record(store, record)
+    return outcome
+
+
+def store_record(store: ResultsStore, record: dict) -> None:
+    store.add(record["spec"], record["cell_key"], record["metrics"]["top1"], record)
+
+
+def compute_cell(cell: Cell, workdir: WorkDir, reporter: Reporter, argv: list[str] | None = None
+                 ) -> tuple[CellOutcome, dict]:
+    """Every stage of a cell; returns (outcome, result record). Writes artifacts, never the store: an executor's
+    workers hand the record back and one process writes the store. argv: the command that asked for the cell."""
     spec = cell.spec
     key = spec.key()
-    if store.has(key):
-        return CellOutcome(spec, "skipped")
     start = time.perf_counter()
     device = spec.runtime["device"]
     timings: dict[str, float] = {}
@@ -86,7 +100,8 @@ def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Report
 
     keys = artifact_keys(cell)
     t, loaded = time.perf_counter(), loading.load_seconds()
-    save_few_shot(cell.fewshot, workdir.fewshot(spec.dataset, keys["fewshot"]))
+    save_few_shot(cell.fewshot, workdir.fewshot(spec.dataset, keys["fewshot"]),
+                  roots={"work_dir": workdir.root, "data_root": spec.data_root})
     save_real_pool(cell.dataset, workdir)  # once per dataset: the train images the quality measures compare with
     timings["fewshot"], load_s["fewshot"] = time.perf_counter() - t, loading.load_seconds() - loaded
 
@@ -100,7 +115,8 @@ def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Report
         reused["adapt_units"] = len(ctx.adaptations) - made
         t, loaded = time.perf_counter(), loading.load_seconds()
         synthetic, report = stages.generate_images(cell.method, ctx, workdir.generated(spec.method, keys["generate"]),
-                                                   lora_files, spec.runtime["batch_size"])
+                                                   lora_files, spec.runtime["batch_size"],
+                                                   roots={"work_dir": workdir.root, "data_root": spec.data_root})
         timings["generate"], load_s["generate"] = time.perf_counter() - t, loading.load_seconds() - loaded
         reused["images"] = report.reused
         generation = stages.generation_summary(report)
@@ -130,10 +146,9 @@ def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Report
         "generation": generation,
         "classifier": job.info,
         "metrics": metrics,
-        "argv": sys.argv,
+        "argv": list(sys.argv if argv is None else argv),
     }
-    store.add(spec.model_dump(mode="json"), key, metrics["top1"], record)
-    return CellOutcome(spec, "done", top1=metrics["top1"], seconds=timings["total"])
+    return CellOutcome(spec, "done", top1=metrics["top1"], seconds=timings["total"]), record
 
 
 def peak_memory_mb(device: str) -> dict:

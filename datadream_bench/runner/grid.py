@@ -7,9 +7,8 @@ plan_grid, which loads no model: a usage error costs seconds, never a half-finis
 from __future__ import annotations
 
 import logging
-import time
-import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from ..checks import check_request
@@ -27,7 +26,7 @@ from ..profiles import get_profile
 from ..spec import CellSpec, RunRequest
 from ..store import ResultsStore
 from ..store.planned import PlannedCells
-from .cell import DTYPES, Cell, run_cell
+from .cell import DTYPES, Cell
 from .events import CellOutcome, Reporter
 from .workdir import WorkDir
 
@@ -125,8 +124,9 @@ def plan_grid(request: RunRequest, registry: Registry,
                             method_config={name: value for name, value in config.model_dump(mode="json").items()
                                            if name not in run_fields},
                             classifier_config=classifier_config.model_dump(mode="json"), precision=precision,
-                            inputs=inputs, data_root=str(request.data_root) if request.data_root else None,
-                            runtime=runtime,
+                            inputs=inputs, data_root=data_root(request),
+                            runtime=runtime, data=data_options(request, dataset_key),
+                            work_dir=str(WorkDir(request.work_dir).root),
                         )
                         cells.append(Cell(spec, method, config, classifier, classifier_config, manifest, fewshot,
                                           provenance={**provenance(registry, m, classifier.name, data_report),
@@ -173,9 +173,22 @@ def load_dataset(request: RunRequest, registry: Registry, key: str, shots: list[
     extra = dict(request.dataset_options.get(key, {}))
     if adapter.needs_data_root and request.data_root is None and "path" not in extra:
         raise UsageError(f"dataset {key!r} needs --data-root (the folder that holds your copy of it)")
-    options = DatasetOptions(data_root=request.data_root, work_dir=WorkDir(request.work_dir).root, extra=extra)
+    root = data_root(request)
+    options = DatasetOptions(data_root=Path(root) if root else None, work_dir=WorkDir(request.work_dir).root,
+                             extra=extra)
     return prepare_dataset(adapter, options, shots=shots, seeds=request.seeds, skip_bad=request.skip_bad,
                            max_bad=request.max_bad, decode=request.decode, progress=progress)
+
+
+def data_options(request: RunRequest, key: str) -> dict:
+    """How build_cell reads the dataset again in another process: the same options and checks as here."""
+    return {"options": dict(request.dataset_options.get(key, {})), "decode": request.decode,
+            "skip_bad": request.skip_bad, "max_bad": request.max_bad}
+
+
+def data_root(request: RunRequest) -> str | None:
+    """Absolute, so that sample paths never depend on the current directory of the process that reads them."""
+    return str(request.data_root.expanduser().resolve()) if request.data_root else None
 
 
 class ModelCheck:
@@ -228,23 +241,14 @@ def provenance(registry: Registry, method: str, classifier: str, data_report: di
     }
 
 
-def run_grid(cells: list[Cell], work_dir, reporter: Reporter | None = None) -> GridOutcome:
-    """Run each cell; a failing cell is recorded and the others still run."""
-    reporter = reporter or Reporter()
+def run_grid(cells: list[Cell], work_dir, reporter: Reporter | None = None, executor=None) -> GridOutcome:
+    """Run each cell; a failing cell is recorded and the others still run. executor: where the cells run
+    (default: one after another in this process; see runner.executor and runner.ray_executor)."""
+    from .executor import LocalExecutor
+
+    executor = executor or LocalExecutor()
     workdir = WorkDir(work_dir)
     store = ResultsStore(workdir.store)
     # The grid asked for, kept beside the results: the leaderboard marks what of it is missing.
     PlannedCells(workdir.store).add([(c.spec.key(), c.spec.model_dump(mode="json"), c.provenance) for c in cells])
-    outcome = GridOutcome()
-    for i, cell in enumerate(cells):
-        reporter.cell_started(i, len(cells), cell.spec)
-        start = time.perf_counter()
-        try:
-            result = run_cell(cell, workdir, store, reporter)
-        except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the grid
-            log.error("%s failed:\n%s", cell.spec.label(), traceback.format_exc())
-            result = CellOutcome(cell.spec, "failed", seconds=time.perf_counter() - start,
-                                 error=f"{type(e).__name__}: {e}")
-        outcome.outcomes.append(result)
-        reporter.cell_finished(result)
-    return outcome
+    return executor.run(cells, workdir, store, reporter or Reporter())

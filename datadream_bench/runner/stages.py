@@ -3,67 +3,120 @@ the artifact's key (the fingerprint of its inputs) is already on disk, so a reru
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from ..artifacts import CorruptArtifact, check_file, read_record, report_corrupt, sweep_temps, write_record, write_with
 from ..classifier.base import Classifier, TrainJob
 from ..context import CellContext
 from ..datasets.manifest import Sample
-from ..engine.generate import GenerationReport, generate
+from ..engine.generate import GenerationReport, check_requests
 from ..engine.lora import load_lora, save_lora
-from ..engine.manifest import read_manifest
 from ..engine.prompts import check_prompts_fit
 from ..engine.sampler import Sampler
 from ..method import Method
-from .workdir import safe_name, write_json_atomic
+from .claims import claim_or_wait, try_claim
+from .generation import Engine, GeneratedSet
+from .workdir import portable_path, safe_name
 
 
-def adapt(method: Method, ctx: CellContext, folder: Path) -> tuple[dict[str, Path], int]:
-    """Run every adapt unit not yet on disk. Returns (unit -> LoRA file, units made now). Fills ctx.adaptations."""
+def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None = None
+          ) -> tuple[dict[str, Path], int]:
+    """Run every adapt unit not yet on disk (or only those in `only`: an executor spreads the units of one set over
+    several workers). Returns (unit -> LoRA file, units made now). Fills ctx.adaptations.
+
+    Each unit is made under its own claim, so processes sharing the work dir split the units between them; a unit
+    another process holds is waited for last. A unit's record (written last, with the size and digest of its LoRA
+    file) is checked before reuse: a damaged record or LoRA file is reported with its path and made again."""
     units = method.adapt_units(ctx)
     if len(set(units)) != len(units):
         raise ValueError(f"{method.name}.adapt_units returned duplicate unit names")
-    lora_files: dict[str, Path] = {}
-    made = 0
-    for i, unit in enumerate(units):
+    if only is not None:
+        units = [u for u in units if u in set(only)]
+    reported: set[str] = set()
+
+    def finished(unit: str) -> dict | None:
         stem = folder / safe_name(unit)
-        record_path = stem.with_suffix(".json")  # written last: its presence means the unit is finished
+        record_path = stem.with_suffix(".json")
         if not record_path.exists():
-            ctx.progress("adapt", i, len(units))
-            start = time.perf_counter()
-            result = method.adapt(ctx, unit)
-            if result.lora is not None:
-                folder.mkdir(parents=True, exist_ok=True)
-                save_lora(result.lora, stem.with_suffix(".safetensors"))
-            write_json_atomic(record_path, {"unit": unit, "lora": result.lora is not None, "data": result.data,
-                                            "seconds": time.perf_counter() - start})
-            made += 1
-        record = json.loads(record_path.read_text())
-        ctx.adaptations[unit] = record["data"]
-        if record["lora"]:
-            lora_files[unit] = stem.with_suffix(".safetensors")
+            return None
+        try:
+            record = read_record(record_path)
+            if record.get("lora") is not None:
+                problem = check_file(stem.with_suffix(".safetensors"), record["lora"])
+                if problem:
+                    raise CorruptArtifact(stem.with_suffix(".safetensors"), problem)
+            return record
+        except CorruptArtifact as e:
+            if str(e) not in reported:
+                reported.add(str(e))
+                report_corrupt(e)
+            return None
+
+    def make(unit: str) -> dict:
+        stem = folder / safe_name(unit)
+        start = time.perf_counter()
+        result = method.adapt(ctx, unit)
+        lora = None
+        if result.lora is not None:
+            lora = {"file": stem.with_suffix(".safetensors").name,
+                    **save_lora(result.lora, stem.with_suffix(".safetensors"))}
+        record = {"unit": unit, "lora": lora, "data": result.data, "seconds": time.perf_counter() - start}
+        write_record(stem.with_suffix(".json"), record)  # last: its presence means the unit is finished
+        return record
+
+    records: dict[str, dict] = {}
+    made = 0
+    deferred = []
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep_temps(folder)
+    for i, unit in enumerate(units):
+        record = finished(unit)
+        if record is None:
+            claim = try_claim(folder / f"{safe_name(unit)}.claim", what=f"{method.name} adapt unit {unit}")
+            if claim is None:
+                deferred.append(unit)
+                continue
+            with claim:
+                record = finished(unit)
+                if record is None:
+                    ctx.progress("adapt", i, len(units))
+                    record, made = make(unit), made + 1
+        records[unit] = record
+    for unit in deferred:
+        claim = claim_or_wait(folder / f"{safe_name(unit)}.claim", lambda u=unit: finished(u) is not None,
+                              what=f"{method.name} adapt unit {unit}")
+        if claim is not None:
+            with claim:
+                records[unit], made = make(unit), made + 1
+        else:
+            records[unit] = finished(unit)
+    lora_files: dict[str, Path] = {}
+    for unit in units:
+        ctx.adaptations[unit] = records[unit]["data"]
+        if records[unit]["lora"] is not None:
+            lora_files[unit] = folder / records[unit]["lora"]["file"]
     ctx.progress("adapt", len(units), len(units))
     return lora_files, made
 
 
-def generate_images(method: Method, ctx: CellContext, folder: Path, lora_files: dict[str, Path],
-                    batch_size: int) -> tuple[list[Sample], GenerationReport]:
-    """Make every planned image not yet in the folder's manifest; return all of them as labelled samples."""
+def plan_images(method: Method, ctx: CellContext, folder: Path, lora_files: dict[str, Path]) -> GeneratedSet:
     requests = method.plan(ctx)
+    check_requests(requests)
     unknown = sorted({r.adapter for r in requests if r.adapter is not None} - set(lora_files))
     if unknown:
         raise ValueError(f"{method.name}.plan names adapters that the adapt stage did not produce: {unknown[:5]}")
-    done = read_manifest(folder / "manifest.jsonl")
-    if all(r.id in done for r in requests):
-        # The whole set exists (an earlier setting made it): no pipeline or filter model is loaded for nothing.
-        report = GenerationReport(reused=len(requests))
-    else:
+    return GeneratedSet(folder, requests)
+
+
+def engine_factory(method: Method, ctx: CellContext, images: GeneratedSet, lora_files: dict[str, Path],
+                   batch_size: int, roots: dict):
+    def build() -> Engine:
         pipe = ctx.sd_pipeline()
-        check_prompts_fit(pipe.tokenizer, sorted({r.prompt for r in requests}), f"{method.name} prompts")
+        check_prompts_fit(pipe.tokenizer, sorted({r.prompt for r in images.requests}), f"{method.name} prompts")
         # A filtering method's models load here, before the first image (plan_grid already checked they exist).
         image_filter = method.image_filter(ctx)
         sampler = Sampler(pipe, ctx.device, ctx.dtype, config=ctx.config, context=ctx)
@@ -71,29 +124,67 @@ def generate_images(method: Method, ctx: CellContext, folder: Path, lora_files: 
         def candidate_seed(r, attempt: int) -> int:  # a filtered slot's later candidates: from id and attempt only
             return r.seed if attempt == 0 else ctx.image_seed(r.label, r.index, attempt)
 
-        report = generate(method, sampler, requests, folder, batch_size=batch_size,
-                          load_adapter=lambda unit: load_lora(lora_files[unit]), progress=ctx.progress,
-                          image_filter=image_filter, candidate_seed=candidate_seed, class_names=ctx.dataset.classes)
-        done = read_manifest(folder / "manifest.jsonl")
-    missing = [r.id for r in requests if r.id not in done]
-    if missing:
-        raise RuntimeError(f"generation finished with {len(missing)} planned images missing, e.g. {missing[:3]}")
-    samples = [Sample(str(folder / done[r.id]["file"]), r.label) for r in requests]
+        return Engine(sampler, lambda unit: load_lora(lora_files[unit]), image_filter, candidate_seed, batch_size,
+                      tuple(ctx.dataset.classes), lambda p: portable_path(p, roots))
+
+    return build
+
+
+def generate_images(method: Method, ctx: CellContext, folder: Path, lora_files: dict[str, Path],
+                    batch_size: int, roots: dict | None = None) -> tuple[list[Sample], GenerationReport]:
+    """Make every planned image not yet finished (blocks other processes hold are theirs to make); return all of
+    them as labelled samples, once the set is complete and merged. roots: {"work_dir": ..., "data_root": ...},
+    against which init-image paths are recorded."""
+    images = plan_images(method, ctx, folder, lora_files)
+    done, _ = images.state()
+    if not images.missing(done):
+        # The whole set exists (an earlier setting or another process made it): no pipeline or filter model loads.
+        report = GenerationReport(reused=len(images.requests))
+    else:
+        report = images.make(engine_factory(method, ctx, images, lora_files, batch_size, roots or {}), method,
+                             progress=ctx.progress)
+        if images.engine is not None and images.engine.image_filter is not None:
+            images.finish()
+            report.filter = images.filter_report(images.engine.image_filter, ctx.dataset.classes)
+    done = images.finish()
+    report.repaired = list(images.corrupt)
+    samples = [Sample(str(folder / done[r.id]["file"]), r.label) for r in images.requests]
     return samples, report
 
 
 def train(classifier: Classifier, job: TrainJob, folder: Path) -> tuple[dict, bool]:
-    """(selected state, reused). The state is saved as safetensors with the classifier's account of the training."""
+    """(selected state, reused). The state is saved as safetensors; train.json, written last, holds the
+    classifier's account of the training and the state file's size and digest, both checked before reuse."""
     state_path, info_path = folder / "state.safetensors", folder / "train.json"
-    if info_path.exists():
-        job.info.update(json.loads(info_path.read_text()))
+    reported: set[str] = set()
+
+    def finished() -> dict | None:
+        if not info_path.exists():
+            return None
+        try:
+            record = read_record(info_path)
+            problem = check_file(state_path, record.get("state"))
+            if problem:
+                raise CorruptArtifact(state_path, problem)
+            return record
+        except CorruptArtifact as e:
+            if str(e) not in reported:
+                reported.add(str(e))
+                report_corrupt(e, "trained again")
+            return None
+
+    claim = claim_or_wait(folder.with_name(folder.name + ".claim"), lambda: finished() is not None,
+                          what=f"classifier {folder.name}")
+    if claim is None:
+        job.info.update(finished()["info"])
         return load_file(state_path), True
-    state = classifier.train(job)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = state_path.with_name("state.safetensors.tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
-    tmp.replace(state_path)
-    write_json_atomic(info_path, job.info)
+    with claim:
+        folder.mkdir(parents=True, exist_ok=True)
+        sweep_temps(folder)
+        state = classifier.train(job)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        digest = write_with(state_path, lambda tmp: save_file(tensors, tmp))
+        write_record(info_path, {"info": job.info, "state": digest})
     return state, False
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from .. import artifacts
 from ..fingerprint import fingerprint
 
 
@@ -16,15 +16,29 @@ def safe_name(name: str) -> str:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    tmp.replace(path)
+    """JSON under a unique temporary name, renamed into place (see artifacts)."""
+    artifacts.write_json_atomic(path, obj)
+
+
+def portable_path(path: str | Path, roots: dict[str, str | Path | None]) -> str:
+    """"<root name>:<path relative to it>" for the first root that holds path (e.g. "data_root:eurosat/x.jpg"),
+    else the absolute path: what a copied work dir, or a process with another current directory, can resolve."""
+    p = Path(path).resolve()
+    for name, root in roots.items():
+        if root is None:
+            continue
+        try:
+            return f"{name}:{p.relative_to(Path(root).resolve()).as_posix()}"
+        except ValueError:
+            continue
+    return str(p)
 
 
 class WorkDir:
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        # Absolute: paths derived from it (the demo dataset's files, artifacts) must not depend on the current
+        # directory of whichever process reads them.
+        self.root = Path(root).expanduser().resolve()
 
     @property
     def store(self) -> Path:
@@ -50,3 +64,7 @@ class WorkDir:
 
     def classifier(self, fp: str) -> Path:
         return self.root / "classifier" / fp
+
+    def cell_claim(self, cell_key: str) -> Path:
+        """Held by the process running the cell, so that another one on this work dir does not run it too."""
+        return self.root / "cells" / f"{cell_key}.claim"
