@@ -96,9 +96,18 @@ def run(
     decode: Annotated[str, typer.Option(help="images fully decoded before any model loads: all | fewshot")]
     = "all",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable outcome alone on stdout")] = False,
+    executor: Annotated[str, typer.Option(help="local (one cell after another, here) | ray (a Ray cluster)")]
+    = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="with --executor ray: auto joins the running cluster; "
+                                                       "default: a local one for this run")] = None,
+    shard_images: Annotated[Optional[int], typer.Option(help="with --executor ray: split each generated set over "
+                                                        "N workers by image id (default: automatic)")] = None,
 ) -> None:
     """Run cells (method x dataset x shots x seed x setting); finished cells are skipped."""
     try:
+        from ..runner.executor import make_executor
+
+        grid_executor = make_executor(executor, ray_address, shard_images)
         from ..config import parse_overrides
         from ..plugins import load_registry
         from ..runner import plan_grid
@@ -128,8 +137,8 @@ def run(
     err.print(f"{len(cells)} cell(s); work dir {work_dir}", highlight=False)
     try:
         with RichReporter() as reporter:
-            outcome = run_grid(cells, work_dir, reporter)
-    except UsageError as e:  # the store found unreadable when the grid opens it
+            outcome = run_grid(cells, work_dir, reporter, executor=grid_executor)
+    except UsageError as e:  # the store found unreadable when the grid opens it; a cluster that cannot run a task
         fail_usage(e)
     done, skipped, failed = (outcome.with_status(s) for s in ("done", "skipped", "failed"))
     err.print(f"{len(done)} done, {len(skipped)} already finished, {len(failed)} failed", highlight=False)
@@ -143,29 +152,6 @@ def run(
         keys = {o.spec.key() for o in outcome.outcomes if o.status != "failed"}
         show_board(work_dir, Fmt.table, keys=keys)
     raise typer.Exit(1 if failed else 0)
-
-
-@app.command()
-def results(work_dir: WorkDirOpt = DEFAULT_WORK_DIR) -> None:
-    """Every finished cell, one line each, with the key that `dd-bench show` takes."""
-    from rich.table import Table
-
-    from ..store import ResultsStore
-
-    store_path = work_dir / "results.sqlite"
-    if not store_path.exists():
-        fail_usage(UsageError(f"no results store at {store_path}"))
-    try:
-        rows = ResultsStore(store_path).rows()
-    except UsageError as e:
-        fail_usage(e)
-    table = Table()
-    for col in ("key", "method", "dataset", "shots", "seed", "setting", "profile", "top1", "finished"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["cell_key"][:10], r["method"], r["dataset"], str(r["shots"]), str(r["seed"]), r["setting"],
-                      r["profile"], f"{r['top1']:.1f}", r["finished"])
-    out.print(table)
 
 
 @app.command()
@@ -256,12 +242,16 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 # Commands that live in their own modules, mounted after the ones above so that --help lists them last.
 from .datasets_cmd import app as datasets_app  # noqa: E402
 from .leaderboard_cmd import leaderboard as leaderboard_cmd  # noqa: E402
+from .merge_cmd import merge as merge_cmd  # noqa: E402
 from .plan_cmd import plan as plan_cmd  # noqa: E402
 from .quality_cmd import quality as quality_cmd  # noqa: E402
 from .report_cmd import report as report_cmd  # noqa: E402
+from .results_cmd import results as results_cmd  # noqa: E402
 
 app.command("leaderboard")(leaderboard_cmd)
 app.command("plan")(plan_cmd)
 app.command("quality")(quality_cmd)
 app.command("report")(report_cmd)
+app.command("results")(results_cmd)
+app.command("merge")(merge_cmd)
 app.add_typer(datasets_app, name="datasets", help="Check a dataset copy: classes, splits, bad files, fingerprint.")

@@ -156,10 +156,11 @@ class ResultsStore:
         with self._connect() as db:
             return db.execute("SELECT 1 FROM results WHERE cell_key = ?", (cell_key,)).fetchone() is not None
 
-    def add(self, spec: dict, cell_key: str, top1: float, record: dict) -> None:
+    def add(self, spec: dict, cell_key: str, top1: float, record: dict, finished: str | None = None) -> None:
+        """finished: when the cell finished (default: now; a merged row keeps its own)."""
         row = {
             "cell_key": cell_key, **{k: spec[k] for k in COLUMNS[1:8]}, "top1": float(top1),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": finished or datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "record": json.dumps(record, sort_keys=True, default=str),
         }
         row["digest"] = row_digest(row[name] for name in DIGESTED)
