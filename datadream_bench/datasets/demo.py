@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..artifacts import temp_path, write_bytes_atomic
 from ..fingerprint import seed_from
 from .manifest import DatasetManifest, Sample
 
@@ -63,12 +64,13 @@ def demo_dataset(root: Path, digits: tuple[int, ...] = TARGET_DIGITS, key: str =
             start = stop
     expected = {"version": _LAYOUT_VERSION, "digits": list(digits), "count": len(paths)}
     if not marker.exists() or json.loads(marker.read_text()) != expected:
+        # Unique temporary names and atomic renames: two processes may materialise the same work dir at once.
         for path, j in paths:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.png")
-            Image.fromarray(images[j]).save(tmp)
+            tmp = temp_path(path)
+            Image.fromarray(images[j]).save(tmp, format="PNG")
             tmp.replace(path)
-        marker.write_text(json.dumps(expected))
+        write_bytes_atomic(marker, json.dumps(expected).encode())
     return DatasetManifest(
         key=key,
         classes=classes,
