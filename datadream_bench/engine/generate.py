@@ -76,7 +76,7 @@ def generate(
     out_dir/manifest.jsonl) and rejected candidates to `rejections`. done / rejected: what is already finished
     and rejected, when the caller has read it (from several manifest pieces); else read from the two files.
     path_label: how an init image's path is written in the manifest (the runner makes it relative to the work dir
-    or the data root, so that a copied work dir still names its shots)."""
+    when inside it, so that a copied work dir still names its shots)."""
     check_requests(requests)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = manifest or out_dir / MANIFEST

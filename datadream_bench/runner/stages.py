@@ -125,7 +125,7 @@ def engine_factory(method: Method, ctx: CellContext, images: GeneratedSet, lora_
             return r.seed if attempt == 0 else ctx.image_seed(r.label, r.index, attempt)
 
         return Engine(sampler, lambda unit: load_lora(lora_files[unit]), image_filter, candidate_seed, batch_size,
-                      tuple(ctx.dataset.classes), lambda p: portable_path(p, roots))
+                      tuple(ctx.dataset.classes), lambda p: portable_path(p, roots["work_dir"]))
 
     return build
 
@@ -133,15 +133,16 @@ def engine_factory(method: Method, ctx: CellContext, images: GeneratedSet, lora_
 def generate_images(method: Method, ctx: CellContext, folder: Path, lora_files: dict[str, Path],
                     batch_size: int, roots: dict | None = None) -> tuple[list[Sample], GenerationReport]:
     """Make every planned image not yet finished (blocks other processes hold are theirs to make); return all of
-    them as labelled samples, once the set is complete and merged. roots: {"work_dir": ..., "data_root": ...},
-    against which init-image paths are recorded."""
+    them as labelled samples, once the set is complete and merged. roots: {"work_dir": ...}; init-image paths
+    are recorded relative to it when inside it (see workdir.portable_path)."""
     images = plan_images(method, ctx, folder, lora_files)
     done, _ = images.state()
     if not images.missing(done):
         # The whole set exists (an earlier setting or another process made it): no pipeline or filter model loads.
         report = GenerationReport(reused=len(images.requests))
     else:
-        report = images.make(engine_factory(method, ctx, images, lora_files, batch_size, roots or {}), method,
+        roots = roots or {"work_dir": folder.parent.parent.parent}  # <work dir>/generated/<method>/<key>
+        report = images.make(engine_factory(method, ctx, images, lora_files, batch_size, roots), method,
                              progress=ctx.progress)
         if images.engine is not None and images.engine.image_filter is not None:
             images.finish()

@@ -20,18 +20,14 @@ def write_json_atomic(path: Path, obj) -> None:
     artifacts.write_json_atomic(path, obj)
 
 
-def portable_path(path: str | Path, roots: dict[str, str | Path | None]) -> str:
-    """"<root name>:<path relative to it>" for the first root that holds path (e.g. "data_root:eurosat/x.jpg"),
-    else the absolute path: what a copied work dir, or a process with another current directory, can resolve."""
+def portable_path(path: str | Path, work_dir: str | Path) -> str:
+    """How the work dir records a path: relative to the work dir when it lies inside (the work dir may be copied or
+    mounted elsewhere), else absolute (a data root stays where it is); never relative to the current directory."""
     p = Path(path).resolve()
-    for name, root in roots.items():
-        if root is None:
-            continue
-        try:
-            return f"{name}:{p.relative_to(Path(root).resolve()).as_posix()}"
-        except ValueError:
-            continue
-    return str(p)
+    try:
+        return p.relative_to(Path(work_dir).resolve()).as_posix()
+    except ValueError:
+        return str(p)
 
 
 class WorkDir:
