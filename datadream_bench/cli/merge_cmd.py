@@ -12,10 +12,8 @@ from typing import Annotated
 
 import typer
 
-from rich.markup import escape
-
 from ..errors import UsageError
-from .console import err
+from .console import err, fail_usage
 
 DEFAULT_WORK_DIR = Path("dd-bench-work")
 
@@ -35,8 +33,7 @@ def merge(
             raise UsageError(f"--work-dir {work_dir} is a file, not a folder")
         report = merge_stores(ResultsStore(work_dir / "results.sqlite"), sources)
     except UsageError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, markup=True)
-        raise typer.Exit(2)
+        fail_usage(e)
     if as_json:
         print(json.dumps({"added": report.added, "identical": report.identical, "same_result": report.same_result,
                           "conflicts": [{"key": c.cell_key, "source": str(c.source), "cell": c.label,

@@ -12,10 +12,8 @@ from typing import Annotated
 
 import typer
 
-from rich.markup import escape
-
 from ..errors import UsageError
-from .console import err, out
+from .console import fail_usage, out
 
 DEFAULT_WORK_DIR = Path("dd-bench-work")
 COLUMNS = ("key", "method", "dataset", "shots", "seed", "setting", "classifier", "profile", "top1", "finished")
@@ -40,13 +38,11 @@ def results(
 
     store_path = work_dir / "results.sqlite"
     if not store_path.is_file():
-        err.print(f"[red]error:[/] no results store at {escape(str(store_path))}", highlight=False, markup=True)
-        raise typer.Exit(2)
+        fail_usage(f"no results store at {store_path}")
     try:
         rows = export_rows(ResultsStore(store_path))
     except UsageError as e:  # a damaged store
-        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, markup=True)
-        raise typer.Exit(2)
+        fail_usage(e)
     if fmt == Format.jsonl:
         for r in rows:
             print(json.dumps(r, sort_keys=True))
