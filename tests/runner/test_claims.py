@@ -28,19 +28,23 @@ def test_a_claim_is_held_by_one_owner_until_released(tmp_path):
 
 
 def test_only_one_of_many_processes_gets_a_claim(tmp_path):
-    # Four processes race for one claim at the same moment: exactly one wins.
+    # Four processes race for one claim at about the same moment: exactly one wins. Each holds on (the winner keeps
+    # its claim) until every one has answered, so a late starter never meets a finished winner's stale claim.
     script = textwrap.dedent(f"""
         import sys, time
         from datadream_bench.runner.claims import try_claim
         while time.time() < {time.time() + 3}:
             pass
         c = try_claim(__import__("pathlib").Path(sys.argv[1]))
-        print("won" if c else "lost")
-        time.sleep(1)
+        print("won" if c else "lost", flush=True)
+        sys.stdin.read()
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "set.claim")], stdout=subprocess.PIPE,
-                              text=True) for _ in range(4)]
-    outcomes = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "set.claim")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = sorted(p.stdout.readline().strip() for p in procs)
+    for p in procs:
+        p.stdin.close()
+        p.wait(timeout=60)
     assert outcomes == ["lost"] * 3 + ["won"]
 
 
