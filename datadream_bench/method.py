@@ -131,3 +131,7 @@ class Method:
     def image_filter(self, ctx: CellContext):
         """An engine.filter.ImageFilter that judges each candidate image (the engine retries rejected ones), or None."""
         return None
+
+    def classifier_prompts(self, dataset, config: MethodConfig) -> list[str] | None:
+        """The class prompts of the classifier's head, by label; None: the dataset's own (DataDream's prompt)."""
+        return None

@@ -33,6 +33,14 @@ class TrainJob:
     progress: Callable[[str, int, int], None] = lambda what, done, total: None
     info: dict = field(default_factory=dict)  # the classifier records what it did (epochs run, best epoch, ...)
     cache_dir: Path | None = None  # where decoded images may be kept between settings and stages (None: in memory)
+    prompts: list[str] | None = None  # the head's class prompts by label (None: the dataset's, DataDream's prompt)
+
+    def class_prompts(self) -> list[str]:
+        if self.prompts is not None:
+            if len(self.prompts) != len(self.dataset.classes):
+                raise ValueError(f"{len(self.prompts)} class prompts for {len(self.dataset.classes)} classes")
+            return list(self.prompts)
+        return [self.dataset.prompt(label) for label in range(len(self.dataset.classes))]
 
 
 class Classifier:

@@ -141,7 +141,8 @@ class ClipLora(Classifier):
         _check(job)
         cfg = _config(job)
         if job.setting == "none":
-            job.info.update(setting="none", trained=False, note="zero-shot CLIP: no training")
+            job.info.update(setting="none", trained=False, note="zero-shot CLIP: no training",
+                            prompts=job.class_prompts())
             return {}
         real = list(job.fewshot.samples) if job.setting in ("synthetic+real", "real") else []
         synthetic = list(job.synthetic) if job.setting in ("synthetic", "synthetic+real") else []
@@ -149,7 +150,7 @@ class ClipLora(Classifier):
             raise UsageError(f"setting {job.setting!r}: no training images (few-shot draw is empty)")
 
         model, tokenizer, size = load_clip(job.clip_model, job.device)
-        prompts = [job.dataset.prompt(c) for c in range(len(job.dataset.classes))]
+        prompts = job.class_prompts()
         text = clip.text_inputs(tokenizer, prompts, model.config.text_config.max_position_embeddings, job.device)
 
         t0 = time.perf_counter()
@@ -171,7 +172,7 @@ class ClipLora(Classifier):
             torch.manual_seed(seed_from("clip-lora", job.seed))
             clip.add_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
             best, info = self._fit(job, cfg, model, text, trainset, size, val_images, val_labels)
-        info.update(decode_seconds=round(decode_s, 3), cache_size=cache, n_train_rows=len(trainset),
+        info.update(prompts=prompts, decode_seconds=round(decode_s, 3), cache_size=cache, n_train_rows=len(trainset),
                     n_images=len(paths), n_real_rows=int(trainset.real.sum()), n_val=len(val))
         job.info.update(info)
         return best
@@ -252,7 +253,7 @@ class ClipLora(Classifier):
         if not samples:
             raise UsageError(f"dataset {job.dataset.key!r} has no {split!r} split to evaluate on")
         model, tokenizer, size = load_clip(job.clip_model, job.device)
-        prompts = [job.dataset.prompt(c) for c in range(len(job.dataset.classes))]
+        prompts = job.class_prompts()
         text = clip.text_inputs(tokenizer, prompts, model.config.text_config.max_position_embeddings, job.device)
         if state:
             clip.add_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)

@@ -22,10 +22,13 @@ class DatasetManifest:
     classes: tuple[str, ...]
     splits: dict[str, tuple[Sample, ...]]
     prompt_word: str = ""  # DataDream's dataset word, e.g. "satellite " -> "a satellite photo of a Forest"
-    template: str = "a photo of a {}."  # CoOp zero-shot template (recorded; the classifier uses the DataDream prompt)
+    template: str = "a photo of a {}."  # CoOp's zero-shot template, filled with the canonical (CoOp) class names
     source: str = ""  # which layout it was read from (recorded in every result row)
     protocol: str = "standard"  # which split protocol: test on test, select on val
     meta: dict = field(default_factory=dict)
+    # The names prompts use, by label (datasets.prompt_names); empty: the class names. `names` says which list.
+    prompt_names: tuple[str, ...] = ()
+    names: str = ""
 
     def split(self, name: str) -> tuple[Sample, ...]:
         return self.splits.get(name, ())
@@ -36,8 +39,17 @@ class DatasetManifest:
             groups[s.label].append(s)
         return groups
 
+    def prompt_name(self, label: int) -> str:
+        return self.prompt_names[label] if self.prompt_names else self.classes[label]
+
     def prompt(self, label: int) -> str:
-        return f"a {self.prompt_word}photo of a {self.classes[label]}"
+        """DataDream's prompt (SD fine-tuning, generation, the classifier head): "a {word}photo of a {name}"."""
+        return f"a {self.prompt_word}photo of a {self.prompt_name(label)}"
+
+    def zero_shot_prompt(self, label: int) -> str:
+        """CoOp's zero-shot prompt: the dataset's template with the canonical name, underscores as spaces (as CoOp
+        fills it), e.g. "a centered satellite photo of Annual Crop Land."."""
+        return self.template.format(self.classes[label].replace("_", " "))
 
     def fingerprint(self) -> str:
         """Content fingerprint: classes, and per split the (image bytes digest, label) pairs; paths do not count."""
@@ -63,6 +75,7 @@ class DatasetManifest:
             "splits": {k: len(v) for k, v in self.splits.items()},
             "source": self.source,
             "protocol": self.protocol,
+            "names": self.names or "class names",
             "fingerprint": self.fingerprint(),
         }
 

@@ -8,6 +8,7 @@ DatasetOptions.extra keys (all optional):
                metadata.csv, cars_meta.mat, or one name a line (needed for cars / flowers102 from folders or HF)
   class_map    YAML or JSON {folder or label name: class name}, for folder names the registry does not know
   protocol     standard (default) | datadream-released (parity checks only; see protocol.py)
+  names        the class names prompts use: datadream (default: DataDream's own lists) | coop (the canonical names)
   partition    DTD partition 1-10 for a torchvision root (default 1)
   images       the image folder that a CSV split's filenames are relative to (default: searched)
   hf_name      a dataset name in the local Hugging Face cache (offline), instead of a save_to_disk folder
@@ -23,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import UsageError
+from . import prompt_names
 from . import protocol as protocols
 from .adapter import DatasetAdapter, DatasetOptions
 from .classes import read_class_list
@@ -32,8 +34,8 @@ from .registry import DatasetInfo
 from .sources import SOURCES, locate
 from .sources.base import Context
 
-EXTRA_KEYS = ("source", "path", "split_file", "classes", "class_map", "protocol", "partition", "images", "hf_name",
-              "hf_cache", "image_column", "label_column")
+EXTRA_KEYS = ("source", "path", "split_file", "classes", "class_map", "protocol", "names", "partition", "images",
+              "hf_name", "hf_cache", "image_column", "label_column")
 
 
 class PaperDataset(DatasetAdapter):
@@ -62,6 +64,8 @@ class PaperDataset(DatasetAdapter):
         protocol = extra.get("protocol", "standard")
         if protocol not in protocols.PROTOCOLS:
             raise UsageError(f"{self.key}: unknown protocol {protocol!r}; valid: {', '.join(protocols.PROTOCOLS)}")
+        names = extra.get("names", prompt_names.DEFAULT)
+        prompt_names.prompt_names(self.key, names, ())  # an unknown choice is refused before any file is read
         base = extra.get("path") or options.data_root
         if base is None and not extra.get("hf_name"):
             raise UsageError(f"dataset {self.key!r} needs --data-root (the folder that holds your copy) or path=")
@@ -79,6 +83,7 @@ class PaperDataset(DatasetAdapter):
         manifest = DatasetManifest(
             key=self.key, classes=found.classes.names, splits=splits, prompt_word=self.info.prompt_word,
             template=self.info.template, source=source, protocol=protocol,
+            prompt_names=prompt_names.prompt_names(self.key, names, found.classes.names), names=names,
             meta={"root": str(found.root), "origin": found.origin, "class_folders": found.class_folders,
                   "notes": found.notes + notes, "ignored_files": found.ignored},
         )

@@ -133,6 +133,7 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
         "source": manifest.source,
         "root": root,
         "protocol": manifest.protocol,
+        "names": manifest.names or "class names",  # which list prompts spell classes with
         "classes": len(names),
         "expected_classes": num_classes,
         "splits": {k: len(v) for k, v in manifest.splits.items()},

@@ -63,12 +63,20 @@ def artifact_keys(cell: Cell) -> dict:
                                         "config": stage_fields(cell.method_config, "generate")})
     keys["classifier"] = fingerprint({
         "generate": keys.get("generate"), "setting": spec.setting, "classifier": spec.classifier,
+        "prompts": classifier_prompts(cell),
         "version": cell.provenance.get("classifier_version"), "code": spec.inputs.get("code", {}).get("classifier"),
         "config": spec.classifier_config,
         "clip": spec.inputs["clip"], "fewshot": keys["fewshot"], "dataset": keys["dataset"], "seed": spec.seed,
         "precision": spec.precision,
     })
     return keys
+
+
+def classifier_prompts(cell: Cell) -> list[str]:
+    """The class prompts of the classifier's head: the method's (zero-shot CLIP's CoOp template), else the dataset's."""
+    prompts = cell.method.classifier_prompts(cell.dataset, cell.method_config)
+    return list(prompts) if prompts is not None else [cell.dataset.prompt(label)
+                                                      for label in range(len(cell.dataset.classes))]
 
 
 def run_cell(cell: Cell, workdir: WorkDir, store: ResultsStore, reporter: Reporter) -> CellOutcome:
@@ -123,7 +131,7 @@ def compute_cell(cell: Cell, workdir: WorkDir, reporter: Reporter, argv: list[st
 
     job = TrainJob(dataset=cell.dataset, fewshot=cell.fewshot, synthetic=synthetic, setting=spec.setting,
                    config=cell.classifier_config, clip_model=spec.clip_model, seed=spec.seed, device=device,
-                   progress=reporter.progress, cache_dir=workdir.decoded_images)
+                   progress=reporter.progress, cache_dir=workdir.decoded_images, prompts=classifier_prompts(cell))
     t, loaded = time.perf_counter(), loading.load_seconds()
     state, reused["classifier"] = stages.train(cell.classifier, job, workdir.classifier(keys["classifier"]))
     timings["train"], load_s["train"] = time.perf_counter() - t, loading.load_seconds() - loaded

@@ -17,7 +17,7 @@ from ..datasets.adapter import DatasetOptions
 from ..datasets.check import prepare_dataset
 from ..datasets.fewshot import draw_few_shot
 from ..errors import ModelNotFoundError, UsageError
-from ..fingerprint import code_fingerprint
+from ..fingerprint import code_fingerprint, fingerprint
 from ..method import SETTINGS, stage_fields
 from ..models import loading
 from ..models.checkpoint import open_checkpoint
@@ -98,6 +98,8 @@ def plan_grid(request: RunRequest, registry: Registry,
     for dataset_key in datasets:
         manifest, data_report = load_dataset(request, registry, dataset_key, shots, progress)
         data_fp = manifest.fingerprint()
+        # The names prompts spell (DataDream's or CoOp's) change results but not the data: keyed on their own.
+        prompts_fp = fingerprint([manifest.prompt(label) for label in range(len(manifest.classes))])
         for seed in request.seeds:
             for k in shots:
                 fewshot = draw_few_shot(manifest, seed, k)
@@ -108,7 +110,8 @@ def plan_grid(request: RunRequest, registry: Registry,
                     if request.batch_size:
                         runtime["batch_size"] = request.batch_size
                     own = {name: fp for name, (_, _, fp) in own_models[m].items()}
-                    inputs = {"dataset": data_fp, "sd": sd_fp if method.generates else None, "clip": clip_fp,
+                    inputs = {"dataset": data_fp, "prompts": prompts_fp, "sd": sd_fp if method.generates else None,
+                              "clip": clip_fp,
                               **({"models": own} if own else {}),
                               # the plugins' source: an edited method or classifier never meets its old results
                               "code": {"method": code_fingerprint(method), "classifier": code_fingerprint(classifier)}}

@@ -44,7 +44,9 @@ class Disef(api.Method):
         label = ctx.class_of_unit(unit)
         shots = ctx.fewshot.shots[label]
         captioner = api.get_captioner(ctx.config.captioner)
-        captions = api.run_captioner(captioner, [api.load_rgb(s.path) for s in shots], ctx.dataset.classes[label],
+        # The class as prompts spell it (DataDream's names on the paper datasets), like every other prompt.
+        captions = api.run_captioner(captioner, [api.load_rgb(s.path) for s in shots],
+                                     ctx.dataset.prompt_name(label),
                                      source=ctx.config.captioner_model if captioner.needs_model else "",
                                      device=ctx.device)
         return api.Adaptation(data={"captioner": captioner.name, "shots": [s.path for s in shots],

@@ -27,3 +27,8 @@ def test_eurosat_coop_copy_runs_end_to_end(data_dir, tmp_path):
     manifest = WorkDir(tmp_path).generated("zero-shot-sd", record["artifacts"]["generate"]) / "manifest.jsonl"
     prompts = {json.loads(line)["prompt"] for line in manifest.read_text().splitlines()}
     assert len(prompts) == 10 and all(p.startswith("a satellite photo of a ") for p in prompts)
+    # ...with DataDream's class names, which the record keeps, as it keeps the classifier head's prompts
+    assert "a satellite photo of a AnnualCrop" in prompts and "a satellite photo of a SeaLake" in prompts
+    assert record["provenance"]["dataset"]["names"] == "datadream"
+    real = json.loads(CliRunner().invoke(app, ["show", cells[1]["key"], "-w", str(tmp_path), "--json"]).stdout)
+    assert real["classifier"]["prompts"][0] == "a satellite photo of a AnnualCrop"
