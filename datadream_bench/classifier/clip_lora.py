@@ -13,12 +13,15 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from typing import Literal
+
 from pydantic import Field
 
 from ..errors import UsageError
 from ..fingerprint import seed_from
 from ..models.loading import load_clip
 from . import augment, data, model as clip
+from . import schedule as schedules
 from .base import Classifier, ClassifierConfig, TrainJob
 
 SETTINGS = ("synthetic", "synthetic+real", "real", "none")
@@ -26,16 +29,26 @@ SETTINGS = ("synthetic", "synthetic+real", "real", "none")
 
 class Config(ClassifierConfig):
     # The reference gives no epochs per dataset; 60 epochs, batch 256 and 6 warm-up epochs are from the authors'
-    # later code [?].
-    epochs: int = Field(60, ge=1, le=100_000,
-                        description="training epochs over the (pooled) training set [?: authors' later code]")
+    # later code [?]. How budgets are counted: classifier/schedule.py.
+    budget: Literal["steps", "epochs"] = Field(
+        "steps", description="steps = every method takes the optimizer steps of the reference's run at "
+                             "budget_images_per_class images per class (`epochs` epochs of it), whatever it made: a "
+                             "fair comparison; epochs = `epochs` passes over the run's own training rows (the "
+                             "reference code's rule: steps scale with the image count)")
+    epochs: int = Field(60, ge=1, le=100_000, description="epochs of the budget (steps: reference epochs of "
+                                                          "budget_images_per_class per class; epochs: passes over "
+                                                          "the training rows) [?: authors' later code]")
+    budget_images_per_class: int = Field(
+        500, ge=1, le=1_000_000, description="images per class that size the step budget (the reference's 500) and "
+                                             "that real-only repeats its shots to, as the reference does")
+    steps: int = Field(0, ge=0, le=100_000_000, description="budget steps: this many optimizer steps instead of the "
+                                                            "rule (0 = epochs x the steps of one epoch over the "
+                                                            "reference's rows at budget_images_per_class per class)")
     batch_size: int = Field(256, ge=1, description="images per step [?: authors' later code]")
-    min_steps: int = Field(0, ge=0, le=100_000_000,
-                           description="train at least this many steps: epochs are raised to reach it "
-                                       "(for tiny training sets; 0 = exactly `epochs`)")
     lr: float = Field(1e-4, gt=0, description="AdamW peak learning rate")
     weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay")
-    warmup_epochs: float = Field(6, ge=0, description="linear warm-up length in epochs [?: authors' later code]")
+    warmup_epochs: float = Field(6, ge=0, description="linear warm-up length in epochs of the budget "
+                                                      "[?: authors' later code]")
     min_lr: float = Field(1e-8, ge=0, description="learning rate at the end of the per-step cosine decay")
     lora_rank: int = Field(16, ge=1, description="LoRA rank on q/v projections of both CLIP towers")
     lora_alpha: float = Field(32, gt=0, description="LoRA alpha (scale = alpha / rank)")
@@ -48,7 +61,8 @@ class Config(ClassifierConfig):
     real_weight: float = Field(0.8, ge=0, description="synthetic+real: weight of the cross-entropy on real shots")
     synthetic_weight: float = Field(0.2, ge=0, description="synthetic+real: weight of the cross-entropy on synthetic")
     # Not given by the reference [?]; every 5 epochs keeps selection cheap on large val splits.
-    eval_every: int = Field(5, ge=1, description="evaluate on val every this many epochs (and after the last)")
+    eval_every: int = Field(5, ge=1, description="evaluate on val every this many epochs of the budget (and after "
+                                                 "the last step)")
     eval_batch_size: int = Field(512, ge=1, description="images per step when evaluating")
     precision: str = Field("auto", pattern="^(auto|bf16|fp16|fp32)$",
                            description="autocast on CUDA: auto = bf16 where supported else fp16; CPU is always fp32")
@@ -122,17 +136,17 @@ class ClipLora(Classifier):
     description = "CLIP with LoRA (r16, a32) on q/v of both towers, prompt-initialised cosine head, val selection"
     Config = Config
     profile_defaults = {
-        # Tiny 32 px CLIP on a 2-core CPU: ~200 synthetic + 4 real shots per class over 5 classes, 200-260 steps,
-        # 5-10 s per cell, so that the 3-seed demo grid fits in minutes. Measured on a digits-5-9 CLIP, 4 shots of
-        # digits 0-4 (test top-1): the paper chain 52 real-only / 49 on 40 real images per class, no augmentation
-        # 74 / 88; lr 1e-4 reached 31. Flips and quarter-area crops of 8x8-pixel digits change or cut the digit,
-        # and the small model needs a larger step. The minimum step count matters for real-only (20 images): with
-        # no minimum it trained 30 steps and reached 39 against 66 with 300.
-        "demo": {"epochs": 20, "batch_size": 32, "min_steps": 200, "warmup_epochs": 2, "lr": 1e-3,
+        # Tiny 32 px CLIP on a 2-core CPU, 5 classes: the paper's step rule at the demo's 40 images per class, 30
+        # epochs of ceil(40 x 5 / 32) = 7 steps, 210 steps (390 for synthetic+real, which also has 40 real rows per
+        # class), 5-15 s a cell, so that the 3-seed demo grid fits in minutes. Measured on a digits-5-9 CLIP, 4 shots of digits 0-4 (test top-1): the paper chain
+        # 52 real-only / 49 on 40 real images per class, no augmentation 74 / 88; lr 1e-4 reached 31. Flips and
+        # quarter-area crops of 8x8-pixel digits change or cut the digit, and the small model needs a larger step.
+        # The step count matters for real-only (20 images): 30 steps reached 39, 300 steps 66.
+        "demo": {"epochs": 30, "budget_images_per_class": 40, "batch_size": 32, "warmup_epochs": 2, "lr": 1e-3,
                  "augmentation": "none", "eval_every": 3, "eval_batch_size": 256, "workers": 2},
-        # Random tiny CLIP: the mechanics, in seconds.
-        "tiny": {"epochs": 2, "batch_size": 16, "warmup_epochs": 1, "lr": 1e-3, "eval_every": 1,
-                 "eval_batch_size": 256, "workers": 2, "prefetch": 1},
+        # Random tiny CLIP: the mechanics, in seconds (2 epochs of ceil(4 x classes / 16) steps).
+        "tiny": {"epochs": 2, "budget_images_per_class": 4, "batch_size": 16, "warmup_epochs": 1, "lr": 1e-3,
+                 "eval_every": 1, "eval_batch_size": 256, "workers": 2, "prefetch": 1},
     }
 
     # ---- train ----
@@ -155,7 +169,8 @@ class ClipLora(Classifier):
 
         t0 = time.perf_counter()
         cache = cfg.cache_size or round(size * 8 / 7)
-        paths, rows = data.plan_rows(synthetic, real, len(prompts), repeat=job.setting == "synthetic+real")
+        paths, rows = data.plan_rows(synthetic, real, len(prompts), repeats=lambda shots, synthetic_count: (
+            schedules.real_repeats(job.setting, shots, synthetic_count, cfg.budget_images_per_class)))
         trainset = data.TrainSet(
             images=data.decode_all(paths, cache, cfg.workers, job.cache_dir, "training image"),
             index=torch.tensor([r[0] for r in rows]),
@@ -179,10 +194,7 @@ class ClipLora(Classifier):
 
     def _fit(self, job, cfg, model, text, trainset, size, val_images, val_labels):
         n_classes = len(job.dataset.classes)
-        steps_per_epoch = math.ceil(len(trainset) / cfg.batch_size)
-        epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch))
-        total = epochs * steps_per_epoch
-        warmup = min(total, round(cfg.warmup_epochs * steps_per_epoch))
+        plan = schedules.schedule(cfg, len(trainset), n_classes, job.setting, job.fewshot.k)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         amp, amp_dtype = clip.autocast(job.device, cfg.precision)
@@ -190,54 +202,48 @@ class ClipLora(Classifier):
         weights = (cfg.real_weight, cfg.synthetic_weight) if job.setting == "synthetic+real" else None
 
         def make_batch(item):
-            epoch, i, rows = item
+            step, rows = item
             images, labels, real = trainset.batch(rows)
-            g = torch.Generator().manual_seed(seed_from("augment", job.seed, epoch, i))
+            g = torch.Generator().manual_seed(seed_from("augment", job.seed, step))
             x = augment.train_transform(images.to(job.device, non_blocking=True), size, g, cfg.augmentation)
-            rng = np.random.default_rng(seed_from("mix", job.seed, epoch, i))
+            rng = np.random.default_rng(seed_from("mix", job.seed, step))
             x, targets = augment.mix(x, labels, real, n_classes, rng, cfg.mix_prob, cfg.mix_alpha)
             return x, targets, real
 
-        def items():
-            for epoch in range(epochs):
-                order = data.epoch_order(len(trainset), seed_from("order", job.seed, epoch))
-                for i, rows in enumerate(data.batch_indices(order, cfg.batch_size)):
-                    yield epoch, i, rows
-
-        best, best_epoch, best_top1 = clip.lora_state(model), 0, -1.0
-        val_curve, loss_curve, epoch_loss = [], [], []
+        evals = set(plan.evals)
+        best, best_step, best_top1 = clip.lora_state(model), 0, -1.0
+        val_curve, loss_curve, unit_loss = [], [], []
         step, seen, step_time = 0, 0, 0.0
         t_start = time.perf_counter()
         t_last = t_start
-        for x, targets, real in data.prefetched(make_batch, items(), cfg.prefetch):
+        for x, targets, real in data.prefetched(make_batch, enumerate(schedules.batches(plan, job.seed)),
+                                                cfg.prefetch):
             model.train()
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, total, warmup, cfg.lr, cfg.min_lr)
+                group["lr"] = lr_at(step, plan.steps, plan.warmup, cfg.lr, cfg.min_lr)
             loss = train_step(model, opt, scaler, amp, text, x, targets, real, weights)
-            epoch_loss.append(loss.item())
+            unit_loss.append(loss.item())
             step += 1
             seen += len(targets)
             now = time.perf_counter()
             step_time += now - t_last
-            job.progress("train", step, total)
-            if step % steps_per_epoch == 0:
-                epoch = step // steps_per_epoch
-                loss_curve.append(round(float(np.mean(epoch_loss)), 5))
-                epoch_loss = []
-                if len(val_labels) and (epoch % cfg.eval_every == 0 or epoch == epochs):
-                    pred = clip.predict(model, text, val_images, cfg.eval_batch_size, job.device, cfg.precision)
-                    top1 = clip.accuracy(pred, val_labels, n_classes)["top1"]
-                    val_curve.append([epoch, top1])
-                    if top1 > best_top1:  # ties keep the earlier epoch
-                        best, best_epoch, best_top1 = clip.lora_state(model), epoch, top1
+            job.progress("train", step, plan.steps)
+            if step % plan.unit == 0 or step == plan.steps:
+                loss_curve.append(round(float(np.mean(unit_loss)), 5))  # mean loss of each epoch of the budget
+                unit_loss = []
+            if step in evals and len(val_labels):
+                pred = clip.predict(model, text, val_images, cfg.eval_batch_size, job.device, cfg.precision)
+                top1 = clip.accuracy(pred, val_labels, n_classes)["top1"]
+                val_curve.append([step, top1])
+                if top1 > best_top1:  # ties keep the earlier step
+                    best, best_step, best_top1 = clip.lora_state(model), step, top1
             t_last = time.perf_counter()
         if not len(val_labels):
-            best, best_epoch = clip.lora_state(model), epochs
+            best, best_step = clip.lora_state(model), step
         train_s = time.perf_counter() - t_start
         info = dict(
-            setting=job.setting, trained=True, epochs=epochs, steps=total, steps_per_epoch=steps_per_epoch,
-            warmup_steps=warmup, best_epoch=best_epoch,
-            selection="val top-1" if len(val_labels) else "last epoch (the dataset has no val split)",
+            setting=job.setting, trained=True, **plan.describe(), steps=step, images_seen=seen, best_step=best_step,
+            selection="val top-1" if len(val_labels) else "last step (the dataset has no val split)",
             best_val_top1=best_top1 if len(val_labels) else None, val_curve=val_curve, loss_curve=loss_curve,
             train_seconds=round(train_s, 3), images_per_second=round(seen / max(step_time, 1e-9), 1),
             precision=str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",

@@ -107,9 +107,10 @@ class TrainSet:
 
 
 def plan_rows(synthetic: Sequence[Sample], real: Sequence[Sample], num_classes: int,
-              repeat: bool) -> tuple[list[str], list[tuple[int, int, bool]]]:
-    """(unique image paths, rows of (image, label, is_real)). With repeat, each class's real shots are repeated to
-    about that class's synthetic count (at least once), so the pooled set is balanced between the two sources."""
+              repeats: Callable[[int, int], int] = lambda shots, synthetic_count: 1,
+              ) -> tuple[list[str], list[tuple[int, int, bool]]]:
+    """(unique image paths, rows of (image, label, is_real)). Each class's real shots are repeated
+    repeats(shots of the class, synthetic images of the class) times; a file is decoded once however often."""
     paths: list[str] = []
     where: dict[str, int] = {}
     rows = []
@@ -129,8 +130,7 @@ def plan_rows(synthetic: Sequence[Sample], real: Sequence[Sample], num_classes: 
     for s in real:
         real_by_class[s.label].append(s)
     for label, group in enumerate(real_by_class):
-        times = max(1, round(syn_count[label] / len(group))) if repeat and group else 1
-        for _ in range(times):
+        for _ in range(repeats(len(group), syn_count[label]) if group else 0):
             rows.extend((image(s.path), s.label, True) for s in group)
     return paths, rows
 

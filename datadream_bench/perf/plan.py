@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..classifier import schedule as schedules
 from ..errors import UsageError
 from . import costs
 
@@ -137,11 +138,6 @@ def _adapt_units(method, config, classes: int, shots: int, seed: int) -> list[st
         return None
 
 
-def _real_rows(images_per_class: int, shots: int) -> int:
-    """Real rows per class in synthetic+real: the shots repeated to about the synthetic count (classifier.data)."""
-    return max(1, round(images_per_class / shots)) * shots if images_per_class else shots
-
-
 def _split_sizes(dataset: str) -> tuple[int, int] | None:
     """(val, test) images of a paper dataset's CoOp split; None for datasets the registry has no sizes for."""
     from ..datasets.registry import DATASETS
@@ -182,24 +178,21 @@ def plan_cell(row: PlanRow, method, config, clf_config, seed: int) -> None:
             row.flops["adapt"] += len(units) * epochs * per_unit * per_image
 
     for setting in row.settings:
-        n = {"synthetic": images, "synthetic+real": images + classes * _real_rows(ipc, shots),
-             "real": classes * shots, "none": 0}[setting]
+        # The classifier's own rule for rows and steps (classifier.schedule), so plan and training agree.
+        real = 0 if setting in ("synthetic", "none") else classes * shots * schedules.real_repeats(
+            setting, shots, ipc, getattr(clf_config, "budget_images_per_class", ipc))
+        n = (images if setting in ("synthetic", "synthetic+real") else 0) + real
         if n:
-            steps_per_epoch = math.ceil(n / clf_config.batch_size)
-            epochs = max(clf_config.epochs, math.ceil(clf_config.min_steps / steps_per_epoch))
-            steps = epochs * steps_per_epoch
-            row.classifier_steps += steps
-            rows_seen = epochs * n
-            row.flops["classifier"] += (rows_seen * costs.classifier_step_flops(1, 0)
-                                        + steps * costs.classifier_step_flops(0, classes))
+            sched = schedules.schedule(clf_config, n, classes, setting, shots)
+            row.classifier_steps += sched.steps
+            row.flops["classifier"] += (sched.rows_seen * costs.classifier_step_flops(1, 0)
+                                        + sched.steps * costs.classifier_step_flops(0, classes))
         sizes = _split_sizes(row.dataset)
         if sizes is None:
             row.notes.append(f"{row.dataset}: split sizes unknown; evaluation not counted")
             continue
         val, test = sizes
-        evals = 0
-        if n:
-            evals = len({e for e in range(1, epochs + 1) if e % clf_config.eval_every == 0 or e == epochs})
+        evals = len(sched.evals) if n else 0
         row.flops["classifier"] += costs.classifier_eval_flops(test + evals * val, classes)
 
 

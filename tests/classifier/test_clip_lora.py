@@ -40,7 +40,8 @@ def test_defaults_are_the_papers():
     c = Config()
     assert (c.lora_rank, c.lora_alpha, c.lora_dropout) == (16, 32, 0.1)
     assert (c.lr, c.weight_decay, c.min_lr) == (1e-4, 1e-4, 1e-8)
-    assert (c.epochs, c.batch_size, c.warmup_epochs) == (60, 256, 6)
+    assert (c.budget, c.epochs, c.budget_images_per_class, c.steps, c.batch_size, c.warmup_epochs) == (
+        "steps", 60, 500, 0, 256, 6)
     assert (c.mix_prob, c.mix_alpha, c.real_weight, c.synthetic_weight) == (0.2, 1.0, 0.8, 0.2)
     for name, field in Config.model_fields.items():
         assert field.description, name
@@ -81,17 +82,18 @@ def test_weighted_loss_is_08_real_plus_02_synthetic():
 
 @pytest.mark.parametrize("chain,margin", [("none", 0.3), ("paper", 0.0)])
 def test_training_lowers_the_training_loss(make_job, classifier, fewshot, digits, chain, margin):
-    # No val split: the last epoch is kept, so the state is the end of training. The random tiny CLIP learns
+    # No val split: the last step is kept, so the state is the end of training. The random tiny CLIP learns
     # slowly through the paper's heavy augmentation, so there it only has to improve; without it, clearly.
     no_val = dataclasses.replace(digits, splits={k: v for k, v in digits.splits.items() if k != "val"})
-    job = make_job("real", dataset=no_val, epochs=12, batch_size=5, mix_prob=0.0, lr=1e-2, augmentation=chain)
+    job = make_job("real", dataset=no_val, budget="epochs", budget_images_per_class=2, epochs=12, batch_size=5,
+                   mix_prob=0.0, lr=1e-2, augmentation=chain)
     before = _probe_loss(job, {}, fewshot.samples)
     state = classifier.train(job)
     after = _probe_loss(job, state, fewshot.samples)
     assert after < before - margin, (before, after)
     info = job.info
     assert info["steps"] == 12 * 2 and info["steps_per_epoch"] == 2 and info["n_real_rows"] == 10
-    assert info["selection"].startswith("last epoch") and info["best_epoch"] == 12 and info["val_curve"] == []
+    assert info["selection"].startswith("last step") and info["best_step"] == 24 and info["val_curve"] == []
     assert info["loss_curve"][-1] < info["loss_curve"][0] and info["images_per_second"] > 0
 
 
@@ -110,12 +112,13 @@ def test_selection_uses_val_never_test(make_job, classifier, digits):
     assert c.info["selection"] == "val top-1"
 
 
-def test_selected_state_is_the_best_val_epoch(make_job, classifier):
+def test_selected_state_is_the_best_val_step(make_job, classifier):
     job = make_job("synthetic", epochs=3)
     state = classifier.train(job)
     curve = job.info["val_curve"]
+    assert [step for step, _ in curve] == [7, 14, 21]  # every epoch of the budget
     best = max(curve, key=lambda e: (e[1], -e[0]))
-    assert job.info["best_epoch"] == best[0] and job.info["best_val_top1"] == best[1]
+    assert job.info["best_step"] == best[0] and job.info["best_val_top1"] == best[1]
     assert classifier.evaluate(job, state, "val")["top1"] == pytest.approx(best[1])
 
 
@@ -161,9 +164,30 @@ def test_bad_settings_fail_before_work(make_job, classifier):
         classifier.evaluate(job, {}, "holdout")
 
 
-def test_min_steps_raises_the_epoch_count(make_job, classifier):
-    job = make_job("real", epochs=1, batch_size=8, min_steps=6, eval_every=2)
+def test_every_method_trains_for_the_same_step_budget(make_job, classifier, synthetic):
+    # The paper's rule at 10 images per class, 5 classes, batch 8, 2 shots: 2 epochs of ceil(10 x 5 / 8) = 7 steps,
+    # whatever the images; synthetic+real trains on 10 synthetic + 5 x 2 real rows per class: 2 x 13 steps.
+    fewer = [s for label in range(5) for s in [x for x in synthetic if x.label == label][:4]]
+    jobs = {"synthetic": make_job("synthetic"), "fewer": make_job("synthetic", synthetic_images=fewer),
+            "synthetic+real": make_job("synthetic+real"), "fewer+real": make_job("synthetic+real",
+                                                                                  synthetic_images=fewer),
+            "real": make_job("real")}
+    for name, job in jobs.items():
+        classifier.train(job)
+        steps = 26 if name.endswith("+real") else 14
+        assert job.info["budget"] == "steps" and job.info["steps"] == job.info["planned_steps"] == steps
+        assert job.info["images_seen"] == steps * 8  # full batches only
+    assert jobs["fewer"].info["n_images"] == 20 and jobs["synthetic"].info["n_images"] == 50
+    # real-only repeats its 2 shots to the budget's 10 per class, as the reference does
+    assert jobs["real"].info["n_real_rows"] == 5 * 2 * 5 == jobs["real"].info["n_train_rows"]
+
+
+def test_epoch_budget_scales_with_the_training_rows(make_job, classifier, synthetic):
+    job = make_job("synthetic", budget="epochs", epochs=3, eval_every=2)
     classifier.train(job)
-    assert job.info["steps_per_epoch"] == 2 and job.info["epochs"] == 3 and job.info["steps"] == 6
-    assert [e for e, _ in job.info["val_curve"]] == [2, 3]  # every 2 epochs, and after the last
-    assert math.isclose(job.info["warmup_steps"], 1)
+    assert job.info["steps_per_epoch"] == 7 and job.info["steps"] == 21 and job.info["images_seen"] == 3 * 50
+    assert [s for s, _ in job.info["val_curve"]] == [14, 21]  # every 2 epochs, and after the last
+    assert math.isclose(job.info["warmup_steps"], 4)  # 0.5 epochs of 7 steps, rounded
+    explicit = make_job("real", steps=5)
+    classifier.train(explicit)
+    assert explicit.info["steps"] == 5 and [s for s, _ in explicit.info["val_curve"]] == [5]

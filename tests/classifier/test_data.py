@@ -59,14 +59,14 @@ def test_decode_all_names_a_bad_or_missing_file(tmp_path):
 def test_plan_rows_repeats_real_shots_to_the_synthetic_count():
     synthetic = [Sample(f"s{c}-{i}", c) for c in range(2) for i in range(10)]
     real = [Sample(f"r{c}-{i}", c) for c in range(2) for i in range(3)]
-    paths, rows = data.plan_rows(synthetic, real, 2, repeat=True)
+    paths, rows = data.plan_rows(synthetic, real, 2, repeats=lambda shots, syn: syn // shots)
     assert len(paths) == 26  # each file decoded once
     real_rows = [r for r in rows if r[2]]
-    assert len(real_rows) == 2 * 3 * 3  # round(10 / 3) = 3 repeats per class
+    assert len(real_rows) == 2 * 3 * 3  # 10 // 3 = 3 repeats per class
     assert sum(1 for r in rows if not r[2]) == 20
     assert all(paths[i].startswith("r") for i, _, is_real in rows if is_real)
     assert {label for _, label, is_real in rows if is_real} == {0, 1}
-    _, rows = data.plan_rows([], real, 2, repeat=False)
+    _, rows = data.plan_rows([], real, 2)
     assert len(rows) == 6 and all(r[2] for r in rows)
 
 
