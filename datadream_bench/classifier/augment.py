@@ -1,12 +1,14 @@
 """The classifier's training augmentation, batched in torch (no torchvision here), on whatever device trains.
 
-    RandAugment(2, 9) -> RandomResizedCrop(size, scale 0.25-1, bicubic) -> horizontal flip
+    RandAugment(2, 9) -> RandomResizedCrop(size, scale 0.25-1, bicubic) from the whole image -> horizontal flip
     -> ColorJitter(0.4, 0.4, 0.2, 0.1) p=0.8 -> grayscale p=0.2 -> Gaussian blur p=0.2 -> solarize p=0.2
     -> CLIP normalisation; MixUp or CutMix (alpha 1) on 20% of batches.
 
 Every op works on a whole batch with per-sample parameters, so the chain costs a few dozen tensor ops per batch
-instead of a few thousand PIL calls. All randomness comes from the generator handed in (parameters are drawn on
-the CPU and moved), so a batch is a pure function of its seed on any device. Images are floats in [0, 1].
+instead of a few thousand PIL calls. Images of different sizes go through RandAugment and the crop in groups of
+one size each; after the crop every sample is size x size and the rest of the chain runs on the whole batch. All
+randomness comes from the generator handed in (parameters are drawn on the CPU and moved), so a batch is a pure
+function of its seed on any device. Images are floats in [0, 1].
 """
 
 from __future__ import annotations
@@ -159,16 +161,18 @@ def gaussian_blur(x, sigma: torch.Tensor, kernel: int):
 
 # ---- geometry: one affine resampling per op, as (output pixel -> input pixel) maps in pixel units ----
 
-def warp(x, matrix: torch.Tensor, out_size: int, mode: str, padding: str) -> torch.Tensor:
-    """Resample x (B,3,H,W) to out_size^2 with per-sample 2x3 maps from output to input continuous pixel coords."""
+def warp(x, matrix: torch.Tensor, out_size: int | tuple[int, int], mode: str, padding: str) -> torch.Tensor:
+    """Resample x (B,3,H,W) to out_size (square side, or (height, width)) with per-sample 2x3 maps from output to
+    input continuous pixel coords."""
     b, _, h, w = x.shape
+    oh, ow = (out_size, out_size) if isinstance(out_size, int) else out_size
     m = matrix.to(x.device, x.dtype)
-    d_out = torch.tensor([out_size / 2, out_size / 2], device=x.device, dtype=x.dtype)
+    d_out = torch.tensor([ow / 2, oh / 2], device=x.device, dtype=x.dtype)
     d_in = torch.tensor([w / 2, h / 2], device=x.device, dtype=x.dtype)
     a = m[:, :, :2] * d_out.view(1, 1, 2) / d_in.view(1, 2, 1)
     shift = (m[:, :, :2] @ d_out.view(2, 1)).squeeze(-1) + m[:, :, 2]
     theta = torch.cat([a, (shift / d_in.view(1, 2) - 1).unsqueeze(-1)], 2)
-    grid = F.affine_grid(theta, [b, 3, out_size, out_size], align_corners=False)
+    grid = F.affine_grid(theta, [b, 3, oh, ow], align_corners=False)
     return F.grid_sample(x, grid, mode=mode, padding_mode=padding, align_corners=False)
 
 
@@ -196,23 +200,26 @@ def ra_geometry(op: str, mag: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return m
 
 
-def rand_augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """RandAugment(2, 9): each sample draws two ops (uniformly, with repeats) and a sign for signed ones."""
+def draw_rand_augment(g: torch.Generator, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """RandAugment(2, 9)'s draws for n samples: per round, an op (uniformly, with repeats) and a sign."""
+    return [(torch.randint(len(RA_OPS), (n,), generator=g), _sign(g, n)) for _ in range(RA_NUM_OPS)]
+
+
+def apply_rand_augment(x: torch.Tensor, draws: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """The drawn ops on x (B,3,H,W): each sample's two ops in turn, magnitudes scaled to the image's own width."""
     b, _, h, w = x.shape
-    for _ in range(RA_NUM_OPS):
-        choice = torch.randint(len(RA_OPS), (b,), generator=g)
-        sign = _sign(g, b)
+    for choice, sign in draws:
         out = x.clone()
         for k, op in enumerate(RA_OPS):
             idx = (choice == k).nonzero().flatten()
             if op == "identity" or len(idx) == 0:
                 continue
-            mag = torch.full((len(idx),), ra_magnitude(op, w))
+            mag = torch.full((len(idx),), ra_magnitude(op, h if op == "translate_y" else w))  # torchvision's
             if op in RA_SIGNED:
                 mag = mag * sign[idx]
             sub = x[idx.to(x.device)]
             if op in ("shear_x", "shear_y", "translate_x", "translate_y", "rotate"):
-                y = warp(sub, ra_geometry(op, mag, h, w), w, "nearest", "zeros")
+                y = warp(sub, ra_geometry(op, mag, h, w), (h, w), "nearest", "zeros")
             elif op == "brightness":
                 y = brightness(sub, 1 + mag.to(x.device))
             elif op == "color":
@@ -234,23 +241,51 @@ def rand_augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return x
 
 
-def crop_boxes(g: torch.Generator, n: int, h: int, w: int, attempts: int = 10) -> torch.Tensor:
-    """RandomResizedCrop's boxes (top, left, height, width): 10 tries per sample, else the whole central square."""
-    area = h * w
-    scale = _rand(g, n * attempts, *CROP_SCALE).view(n, attempts) * area
-    log_r = _rand(g, n * attempts, math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1])).view(n, attempts)
-    ratio = torch.exp(log_r)
-    cw = torch.round(torch.sqrt(scale * ratio))
-    ch = torch.round(torch.sqrt(scale / ratio))
+def rand_augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """RandAugment(2, 9) on a batch of one size."""
+    return apply_rand_augment(x, draw_rand_augment(g, x.shape[0]))
+
+
+CROP_ATTEMPTS = 10
+
+
+def draw_crops(g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """RandomResizedCrop's draws for n samples, before any image size is known: area fractions and log aspect ratios
+    of 10 tries each, and the box position."""
+    scale = _rand(g, n * CROP_ATTEMPTS, *CROP_SCALE).view(n, CROP_ATTEMPTS)
+    log_r = _rand(g, n * CROP_ATTEMPTS, math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1])).view(n, CROP_ATTEMPTS)
+    return scale, log_r, torch.rand(n, 2, generator=g)
+
+
+def boxes_from(draws: tuple[torch.Tensor, torch.Tensor, torch.Tensor], h: torch.Tensor,
+               w: torch.Tensor) -> torch.Tensor:
+    """Boxes (top, left, height, width) in images of per-sample size (h, w), as torchvision's RandomResizedCrop
+    places them: the first of 10 tries that fits, else the central crop of the whole image with its aspect ratio
+    clamped to the allowed range."""
+    scale, log_r, u = draws
+    h, w = h.double().view(-1, 1), w.double().view(-1, 1)
+    area = scale.double() * h * w
+    ratio = torch.exp(log_r.double())
+    cw = torch.round(torch.sqrt(area * ratio))
+    ch = torch.round(torch.sqrt(area / ratio))
     ok = (cw > 0) & (ch > 0) & (cw <= w) & (ch <= h)
     found = ok.any(1)
     first = ok.float().argmax(1, keepdim=True)
-    bh = torch.where(found, ch.gather(1, first).squeeze(1), float(min(h, w)))
-    bw = torch.where(found, cw.gather(1, first).squeeze(1), float(min(h, w)))
-    u = torch.rand(n, 2, generator=g)
-    top = torch.where(found, torch.floor(u[:, 0] * (h - bh + 1)), torch.floor((h - bh) / 2))
-    left = torch.where(found, torch.floor(u[:, 1] * (w - bw + 1)), torch.floor((w - bw) / 2))
-    return torch.stack([top, left, bh, bw], 1)
+    h, w = h.squeeze(1), w.squeeze(1)
+    in_ratio = w / h
+    fw = torch.where(in_ratio < CROP_RATIO[0], w, torch.where(in_ratio > CROP_RATIO[1],
+                                                              torch.round(h * CROP_RATIO[1]), w))
+    fh = torch.where(in_ratio < CROP_RATIO[0], torch.round(w / CROP_RATIO[0]), h)
+    bh = torch.where(found, ch.gather(1, first).squeeze(1), fh)
+    bw = torch.where(found, cw.gather(1, first).squeeze(1), fw)
+    top = torch.where(found, torch.floor(u[:, 0].double() * (h - bh + 1)), torch.floor((h - bh) / 2))
+    left = torch.where(found, torch.floor(u[:, 1].double() * (w - bw + 1)), torch.floor((w - bw) / 2))
+    return torch.stack([top, left, bh, bw], 1).float()
+
+
+def crop_boxes(g: torch.Generator, n: int, h: int, w: int) -> torch.Tensor:
+    """RandomResizedCrop's boxes for n images of size (h, w)."""
+    return boxes_from(draw_crops(g, n), torch.full((n,), h), torch.full((n,), w))
 
 
 def crop_flip_matrix(boxes: torch.Tensor, flip: torch.Tensor, size: int) -> torch.Tensor:
@@ -298,26 +333,64 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 CHAINS = ("paper", "crop-flip", "none")
 
 
-def train_transform(images: torch.Tensor, size: int, g: torch.Generator, chain: str = "paper") -> torch.Tensor:
-    """uint8 (B,3,S,S) -> normalised float (B,3,size,size). S may exceed size.
+def _groups(images) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(sample indices, uint8 (n,3,h,w)) per image size: a batch tensor is one group; a list is split by size."""
+    if isinstance(images, torch.Tensor):
+        if images.dim() != 4:
+            raise ValueError(f"expected a (B,3,H,W) batch, got shape {tuple(images.shape)}")
+        return [(torch.arange(len(images)), images)]
+    by_size: dict[tuple, list[int]] = {}
+    for i, image in enumerate(images):
+        by_size.setdefault(tuple(image.shape), []).append(i)
+    return [(torch.tensor(idx), torch.stack([images[i] for i in idx])) for idx in by_size.values()]
 
-    chain "paper" is the whole chain above; "crop-flip" stops after the crop and flip; "none" only resizes
+
+def center_view(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The test view of float images (B,3,h,w): the central square of the shorter side, resized (bicubic)."""
+    h, w = x.shape[2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    x = x[:, :, top:top + side, left:left + side]
+    if side != size:
+        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    return x.clamp(0, 1)
+
+
+def train_transform(images, size: int, g: torch.Generator, chain: str = "paper",
+                    device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 images -> normalised float (B,3,size,size) on device (default: where the images are).
+
+    images: a (B,3,H,W) batch, or a list of (3,h,w) images of any sizes. Each sample's geometry (RandAugment, the
+    crop) works on its whole image, whatever its aspect ratio; all randomness is drawn for the batch up front in one
+    fixed order, so a sample's augmentation does not depend on how the batch groups by size.
+    chain "paper" is the whole chain above; "crop-flip" stops after the crop and flip; "none" is the test view
     (ablations, and for backbones too small to learn through the full chain).
     """
     if chain not in CHAINS:
         raise ValueError(f"unknown augmentation chain {chain!r}; expected one of {', '.join(CHAINS)}")
-    x = images.float() / 255
-    b, _, h, w = x.shape
-    if h != w:
-        raise ValueError(f"the augmentation expects square images, got {h}x{w}")
+    groups = _groups(images)
+    b = sum(len(idx) for idx, _ in groups)
+    device = torch.device(device) if device is not None else groups[0][1].device
+    out = torch.empty(b, 3, size, size, device=device)
     if chain == "none":
-        if h != size:
-            x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
-        return normalize(x.clamp(0, 1))
-    if chain == "paper":
-        x = rand_augment(x, g)
+        for idx, x in groups:
+            out[idx.to(device)] = center_view(x.to(device, non_blocking=True).float() / 255, size)
+        return normalize(out)
+    ra = draw_rand_augment(g, b) if chain == "paper" else None
     flip = torch.rand(b, generator=g) < 0.5
-    x = warp(x, crop_flip_matrix(crop_boxes(g, b, h, w), flip, size), size, "bicubic", "border").clamp(0, 1)
+    crops = draw_crops(g, b)
+    hs = torch.empty(b)
+    ws = torch.empty(b)
+    for idx, x in groups:
+        hs[idx], ws[idx] = x.shape[2], x.shape[3]
+    boxes = boxes_from(crops, hs, ws)
+    for idx, x in groups:
+        x = x.to(device, non_blocking=True).float() / 255
+        if ra is not None:
+            x = apply_rand_augment(x, [(choice[idx], sign[idx]) for choice, sign in ra])
+        m = crop_flip_matrix(boxes[idx], flip[idx], size)
+        out[idx.to(device)] = warp(x, m, size, "bicubic", "border").clamp(0, 1)
+    x = out
     if chain == "crop-flip":
         return normalize(x)
     jitter = (torch.rand(b, generator=g) < P_JITTER).nonzero().flatten()

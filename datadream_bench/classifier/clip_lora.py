@@ -66,8 +66,15 @@ class Config(ClassifierConfig):
     eval_batch_size: int = Field(512, ge=1, description="images per step when evaluating")
     precision: str = Field("auto", pattern="^(auto|bf16|fp16|fp32)$",
                            description="autocast on CUDA: auto = bf16 where supported else fp16; CPU is always fp32")
-    cache_size: int = Field(0, ge=0, description="side of the decoded training-image cache in pixels "
-                                                 "(0 = 8/7 of the CLIP image size: 256 for 224); crops are cut from it")
+    # Twice the CLIP size: the smallest crop (a quarter of the area) of an image at that size is still 224 px, so no
+    # crop is enlarged that the reference (cropping from the file) would not enlarge.
+    cache_size: int = Field(0, ge=0, description="training images are decoded whole, their shorter side brought "
+                                                 "down to this many pixels, never up (0 = twice the CLIP image "
+                                                 "size: 448 for 224); crops are cut from the whole image")
+    cache_max_gb: float = Field(100.0, ge=0, description="the decoded-image cache in the work dir holds at most "
+                                                         "this many GB (least recently used sets are removed); a "
+                                                         "set that cannot fit (or does not fit the disk) is "
+                                                         "decoded as batches need it. 0 = never cache")
     workers: int = Field(0, ge=0, description="threads decoding images (0 = min(8, CPU count))")
     prefetch: int = Field(2, ge=0, description="batches augmented ahead in a background thread (0 = inline)")
 
@@ -114,6 +121,11 @@ def train_step(model, opt, scaler, amp, text: dict, x: torch.Tensor, targets: to
     return loss
 
 
+def _decode(job: TrainJob, cfg: Config, paths: list[str], size: int, square: bool, what: str) -> data.Images:
+    return data.decode_images(paths, size, square=square, workers=cfg.workers, cache_dir=job.cache_dir,
+                              limit=round(cfg.cache_max_gb * 1e9), what=what)
+
+
 def _config(job: TrainJob) -> Config:
     if isinstance(job.config, Config):
         return job.config
@@ -138,10 +150,11 @@ class ClipLora(Classifier):
     profile_defaults = {
         # Tiny 32 px CLIP on a 2-core CPU, 5 classes: the paper's step rule at the demo's 40 images per class, 30
         # epochs of ceil(40 x 5 / 32) = 7 steps, 210 steps (390 for synthetic+real, which also has 40 real rows per
-        # class), 5-15 s a cell, so that the 3-seed demo grid fits in minutes. Measured on a digits-5-9 CLIP, 4 shots of digits 0-4 (test top-1): the paper chain
-        # 52 real-only / 49 on 40 real images per class, no augmentation 74 / 88; lr 1e-4 reached 31. Flips and
-        # quarter-area crops of 8x8-pixel digits change or cut the digit, and the small model needs a larger step.
-        # The step count matters for real-only (20 images): 30 steps reached 39, 300 steps 66.
+        # class), 5-15 s a cell, so that the 3-seed demo grid fits in minutes. Measured on a digits-5-9 CLIP, 4 shots
+        # of digits 0-4 (test top-1): the paper chain 52 real-only / 49 on 40 real images per class, no augmentation
+        # 74 / 88; lr 1e-4 reached 31. Flips and quarter-area crops of 8x8-pixel digits change or cut the digit, and
+        # the small model needs a larger step. The step count matters for real-only (20 images): 30 steps reached
+        # 39, 300 steps 66.
         "demo": {"epochs": 30, "budget_images_per_class": 40, "batch_size": 32, "warmup_epochs": 2, "lr": 1e-3,
                  "augmentation": "none", "eval_every": 3, "eval_batch_size": 256, "workers": 2},
         # Random tiny CLIP: the mechanics, in seconds (2 epochs of ceil(4 x classes / 16) steps).
@@ -168,17 +181,21 @@ class ClipLora(Classifier):
         text = clip.text_inputs(tokenizer, prompts, model.config.text_config.max_position_embeddings, job.device)
 
         t0 = time.perf_counter()
-        cache = cfg.cache_size or round(size * 8 / 7)
+        cap = cfg.cache_size or 2 * size
         paths, rows = data.plan_rows(synthetic, real, len(prompts), repeats=lambda shots, synthetic_count: (
             schedules.real_repeats(job.setting, shots, synthetic_count, cfg.budget_images_per_class)))
+        # Synthetic and real images are two decoded sets, so each is shared with the cells that use it alone.
+        n_syn = len({s.path for s in synthetic})
+        parts = {what: _decode(job, cfg, part, cap, False, f"{what} image")
+                 for what, part in (("synthetic", paths[:n_syn]), ("real", paths[n_syn:])) if part}
         trainset = data.TrainSet(
-            images=data.decode_all(paths, cache, cfg.workers, job.cache_dir, "training image"),
+            images=data.Images.concat(list(parts.values())),
             index=torch.tensor([r[0] for r in rows]),
             labels=torch.tensor([r[1] for r in rows]),
             real=torch.tensor([r[2] for r in rows]),
         )
         val = list(job.dataset.split("val"))
-        val_images = data.decode_all([s.path for s in val], size, cfg.workers, job.cache_dir, "val image")
+        val_images = _decode(job, cfg, [s.path for s in val], size, True, "val image")
         val_labels = torch.tensor([s.label for s in val], dtype=torch.long)
         decode_s = time.perf_counter() - t0
 
@@ -187,7 +204,9 @@ class ClipLora(Classifier):
             torch.manual_seed(seed_from("clip-lora", job.seed))
             clip.add_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
             best, info = self._fit(job, cfg, model, text, trainset, size, val_images, val_labels)
-        info.update(prompts=prompts, decode_seconds=round(decode_s, 3), cache_size=cache, n_train_rows=len(trainset),
+        decoded = {what: images.info for what, images in parts.items()} | {"val": val_images.info}
+        info.update(prompts=prompts, decode_seconds=round(decode_s, 3), cache_size=cap, decoded=decoded,
+                    n_train_rows=len(trainset),
                     n_images=len(paths), n_real_rows=int(trainset.real.sum()), n_val=len(val))
         job.info.update(info)
         return best
@@ -205,7 +224,7 @@ class ClipLora(Classifier):
             step, rows = item
             images, labels, real = trainset.batch(rows)
             g = torch.Generator().manual_seed(seed_from("augment", job.seed, step))
-            x = augment.train_transform(images.to(job.device, non_blocking=True), size, g, cfg.augmentation)
+            x = augment.train_transform(images, size, g, cfg.augmentation, device=job.device)
             rng = np.random.default_rng(seed_from("mix", job.seed, step))
             x, targets = augment.mix(x, labels, real, n_classes, rng, cfg.mix_prob, cfg.mix_alpha)
             return x, targets, real
@@ -264,7 +283,7 @@ class ClipLora(Classifier):
         if state:
             clip.add_lora(model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
             clip.load_lora_state(model, state)
-        images = data.decode_all([s.path for s in samples], size, cfg.workers, job.cache_dir, f"{split} image")
+        images = _decode(job, cfg, [s.path for s in samples], size, True, f"{split} image")
         labels = torch.tensor([s.label for s in samples], dtype=torch.long)
         pred = clip.predict(model, text, images, cfg.eval_batch_size, job.device, cfg.precision)
         return clip.accuracy(pred, labels, len(prompts))

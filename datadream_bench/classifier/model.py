@@ -94,7 +94,8 @@ def autocast(device: str, mode: str):
 @torch.no_grad()
 def predict(model, text: dict[str, torch.Tensor], images: torch.Tensor, batch_size: int, device: str,
             precision: str) -> torch.Tensor:
-    """Predicted labels for uint8 images already at the CLIP size (test transform)."""
+    """Predicted labels for uint8 images already at the CLIP size (test transform): a (N,3,S,S) tensor, or a decoded
+    set (classifier.data.Images) read a batch at a time."""
     from .augment import test_transform
 
     model.eval()
@@ -103,7 +104,9 @@ def predict(model, text: dict[str, torch.Tensor], images: torch.Tensor, batch_si
     with ctx:
         t = text_features(model, text)
         for i in range(0, len(images), batch_size):
-            x = test_transform(images[i:i + batch_size].to(device, non_blocking=True))
+            batch = (images[i:i + batch_size] if isinstance(images, torch.Tensor)
+                     else images.stack(range(i, min(i + batch_size, len(images)))))
+            x = test_transform(batch.to(device, non_blocking=True))
             out.append(logits(model, x, t).argmax(-1).cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 

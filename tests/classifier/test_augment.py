@@ -51,9 +51,32 @@ def test_lighter_chains():
         A.train_transform(images, 32, g, "heavy")
 
 
-def test_train_transform_rejects_non_square():
-    with pytest.raises(ValueError, match="square"):
-        A.train_transform(torch.zeros(1, 3, 32, 40, dtype=torch.uint8), 32, torch.Generator())
+def test_images_of_any_size_each_crop_from_their_whole_frame():
+    a = torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8)
+    wide = torch.randint(0, 256, (3, 30, 60), dtype=torch.uint8)
+    tall = torch.randint(0, 256, (3, 50, 20), dtype=torch.uint8)
+    out = A.train_transform([a, wide, a.clone()], 32, torch.Generator().manual_seed(3))
+    assert out.shape == (3, 3, 32, 32) and torch.isfinite(out).all()
+    # A sample's augmentation is drawn before sizes matter: another neighbour leaves it as it was.
+    other = A.train_transform([a, tall, a.clone()], 32, torch.Generator().manual_seed(3))
+    assert torch.equal(out[0], other[0]) and torch.equal(out[2], other[2]) and not torch.equal(out[1], other[1])
+    # A list of one size is the same batch as the stacked tensor.
+    same = [torch.randint(0, 256, (3, 37, 37), dtype=torch.uint8) for _ in range(4)]
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    assert torch.equal(A.train_transform(same, 32, g1), A.train_transform(torch.stack(same), 32, g2))
+    # The test view of a non-square image: the central square of its shorter side.
+    none = A.train_transform([wide], 30, torch.Generator(), "none")
+    assert torch.allclose(none, A.test_transform(wide[None, :, :, 15:45]), atol=1e-6)
+
+
+def test_crop_boxes_fall_back_to_the_central_crop_of_the_whole_image():
+    # 10 tries that cannot fit (a 1 px tall image) fall back to the central crop, aspect clamped to 4/3 as
+    # torchvision does: 1 x round(4/3) for a 1 x 40 strip.
+    boxes = A.crop_boxes(torch.Generator().manual_seed(0), 50, 1, 40)
+    assert torch.equal(boxes, torch.tensor([[0.0, 19.0, 1.0, 1.0]]).expand(50, 4))
+    wide = A.crop_boxes(torch.Generator().manual_seed(0), 500, 30, 90)
+    top, left, h, w = wide.unbind(1)
+    assert (left + w <= 90).all() and (top + h <= 30).all() and left.min() == 0 and (left + w).max() == 90
 
 
 def test_magnitudes_are_randaugment_9_of_31():
