@@ -4,9 +4,10 @@ Each image's seed comes from its id, so batch size, resume point and sharding ne
 A crash loses at most the batches whose files were not yet written; a rerun makes only what is missing.
 
 With a filter (see engine.filter), each image id is a slot with a fixed sequence of candidates: candidate `attempt`
-is seeded from the id and the attempt number only. The first candidate the filter accepts is kept; after
-max_attempts rejections the last candidate is kept and marked forced. Rejections are logged as they happen, so a
-resumed run goes on from the next candidate and keeps the same images an unbroken run keeps.
+is seeded from the id and the attempt number only. The first candidate the filter accepts is kept; when the filter's
+give-up rule says so (max_attempts of the slot, or the class's budget spent), the candidate is kept anyway and marked
+forced. Rejections are logged as they happen, so a resumed run goes on from the next candidate and keeps the same
+images an unbroken run keeps.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Callable, Sequence
 
 from ..fingerprint import seed_from
 from ..method import ImageRequest, Method
-from .filter import ImageFilter
+from .filter import ImageFilter, timeout_for
 from .lora import LoraWeights, merged_lora
 from .manifest import MANIFEST, REJECTIONS, ManifestWriter, read_manifest, read_rejections, write_atomic
 from .sampler import Sampler
@@ -88,12 +89,12 @@ def generate(
     report = GenerationReport(reused=len(requests) - len(pending))
     start = time.perf_counter()
     components = {"unet": sampler.pipe.unet, "text_encoder": sampler.pipe.text_encoder}
-    max_attempts = image_filter.max_attempts if image_filter is not None else 1
     if rejected is None:
         rejected = read_rejections(rejections) if image_filter is not None else {}
     rejected_before = rejected
     # The next candidate of each pending slot: the one after its last logged rejection.
     attempt = {r.id: 1 + max(rejected_before.get(r.id, {-1: None})) for r in pending}
+    timeout = timeout_for(image_filter, requests, rejected_before) if image_filter is not None else None
     writer = ManifestWriter(manifest)
     rejection_log = ManifestWriter(rejections) if image_filter is not None else None
     finished = report.reused
@@ -136,9 +137,10 @@ def generate(
                         futures, records, rejections = [], [], []
                         for slot, req, img, ok in zip(slots, batch, images, verdicts):
                             a = attempt[req.id]
-                            if not ok and a + 1 < max_attempts:
+                            if not ok and not timeout.forced(req, a):
                                 rejections.append({"id": req.id, "label": req.label, "attempt": a, "seed": req.seed,
                                                    "filter_seconds": filter_seconds})
+                                timeout.rejected(req, a)
                                 attempt[req.id] = a + 1
                                 queue.append(slot)
                                 continue

@@ -32,6 +32,14 @@ class DisefConfig(api.MethodConfig):
         "laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
         description="CLIP of the filter (transformers format): a local folder or hub id in the local cache; "
                     "empty: the cell's CLIP")
+    filter_timeout: Literal["class", "image"] = api.Field(
+        "class", description="when the filter gives up: class = as the original, once a class has spent "
+                             "filter_class_budget candidates every further image of it is kept; image = after "
+                             "filter_max_attempts candidates of one image, its last one is kept")
+    # The original gives up on a class after more than 100 batch cycles of 8 candidates.
+    filter_class_budget: int = api.Field(
+        800, description="class timeout: candidates a class may spend before every further one is kept", ge=1,
+        le=10_000_000)
     filter_max_attempts: int = api.Field(
-        100, description="candidates per image before the last one is kept anyway", ge=1, le=10_000)
+        100, description="image timeout: candidates per image before the last one is kept anyway", ge=1, le=10_000)
     batch_size: int = api.run_field(8, "images per generation batch (never changes which images are made)", ge=1)

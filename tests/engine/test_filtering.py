@@ -42,8 +42,9 @@ class SeedImages(Method):
 class SeedFilter:
     """Accepts a candidate when its seed is divisible by `every` (never when every is 0)."""
 
-    def __init__(self, max_attempts, every):
+    def __init__(self, max_attempts, every, class_budget=None):
         self.max_attempts, self.every, self.judged = max_attempts, every, 0
+        self.class_budget = class_budget
 
     def accept(self, requests, images):
         self.judged += len(requests)
@@ -125,6 +126,60 @@ def test_an_interrupted_run_keeps_the_same_images_as_an_unbroken_one(tiny_pipe, 
         assert (a[image_id]["seed"], a[image_id]["attempt"]) == (b[image_id]["seed"], b[image_id]["attempt"])
         assert np.array_equal(np.asarray(Image.open(unbroken / a[image_id]["file"])),
                               np.asarray(Image.open(broken / b[image_id]["file"])))
+
+
+def class_timeout_walk(reqs, every, budget):
+    """What the per-class timeout must keep, walked here independently of the engine: each class's candidates in
+    rounds (attempt 0 of every slot, then attempt 1 of the rejected ones, ...); once the class has judged `budget`
+    candidates, every further one is kept."""
+    out = {}
+    for label in sorted({r.label for r in reqs}):
+        pending, attempt, spent = [r for r in reqs if r.label == label], 0, 0
+        while pending:
+            still = []
+            for r in pending:
+                seed = default_candidate_seed(r, attempt)
+                ok = every > 0 and seed % every == 0
+                if ok or spent >= budget:
+                    out[r.id] = (attempt, seed, not ok)
+                else:
+                    still.append(r)
+                spent += 1
+            pending, attempt = still, attempt + 1
+    return out
+
+
+def kept(folder):
+    return {i: (rec["attempt"], rec["seed"], rec["forced"]) for i, rec in read_manifest(folder / "manifest.jsonl").items()}
+
+
+def test_the_class_timeout_keeps_every_candidate_once_the_class_spent_its_budget(tiny_pipe, tmp_path):
+    reqs = requests(3)
+    reject_all = SeedFilter(max_attempts=100, every=0, class_budget=7)
+    report = run(SeedImages(), tiny_pipe, tmp_path, reject_all, reqs=reqs)
+    # Per class: rounds 0 and 1 judge 6 candidates, round 2 judges the 7th (rejected), then the budget is spent:
+    # the next two slots are kept at attempt 2, and the first slot's attempt 3 after them.
+    assert kept(tmp_path) == class_timeout_walk(reqs, 0, 7)
+    assert [kept(tmp_path)[f"0000-0000{i}"][0] for i in range(3)] == [3, 2, 2]
+    assert report.filter["total"]["candidates"] == 2 * (7 + 3) == reject_all.judged
+    assert report.filter["settings"]["max_attempts"] == 100
+
+
+@pytest.mark.parametrize("every, budget", [(3, 4), (5, 9), (2, 1)])
+def test_the_class_timeout_does_not_depend_on_batching_or_interruptions(tiny_pipe, tmp_path, every, budget):
+    reqs = requests(5)
+    expected = class_timeout_walk(reqs, every, budget)
+    for batch_size in (1, 2, 7):
+        folder = tmp_path / f"batch{batch_size}"
+        run(SeedImages(), tiny_pipe, folder, SeedFilter(100, every, budget), batch_size=batch_size, reqs=reqs)
+        assert kept(folder) == expected, batch_size
+    for fail_after in (1, 3):  # 10 slots in batches of 3: at least 4 sampler calls
+        broken = tmp_path / f"broken{fail_after}"
+        with pytest.raises(KeyboardInterrupt):
+            run(SeedImages(fail_after=fail_after), tiny_pipe, broken, SeedFilter(100, every, budget), batch_size=3,
+                reqs=reqs)
+        run(SeedImages(), tiny_pipe, broken, SeedFilter(100, every, budget), batch_size=2, reqs=reqs)
+        assert kept(broken) == expected, fail_after
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,9 @@
 """DISEF-style: captions once per shot in the adapt stage, seeded caption order, img2img with DPM-Solver++ and a CLIP
 filter, and missing models found before any work."""
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from datadream_bench import api
@@ -40,6 +43,8 @@ def test_defaults_are_the_published_ones():
     assert (c.images_per_class, c.num_inference_steps, c.strength, c.guidance_scale, c.scheduler, c.batch_size,
             c.filter_max_attempts, c.init_fit, c.clip_filter) == (64, 20, 0.75, 8.0, "dpm-solver++", 8, 100, "pad",
                                                                   True)
+    # The original's give-up rule: per class, after more than 100 batch cycles of 8 candidates.
+    assert (c.filter_timeout, c.filter_class_budget) == ("class", 800)
     for values in D.profile_defaults.values():
         DisefConfig(**values)
 
@@ -62,6 +67,29 @@ def test_captions_are_made_once_per_shot_and_reused(make_ctx, counting, tmp_path
         assert [r.init_image for r in mine] == [group[i % 3].path for i in range(7)]
         assert [r.prompt for r in mine[:3]] == [r.prompt for r in mine[3:6]]
     assert [r.prompt for r in requests] == [r.prompt for r in D.plan(again)]
+
+
+def test_captions_are_checked_against_the_shots_by_content_not_path(make_ctx, counting, tmp_path):
+    ctx = make_ctx(D, shots=2, captioner="counting")
+    adapt(D, ctx, tmp_path / "adapt")
+    # The same files under another spelling of the data root (a link to it, as another --data-root would be).
+    root = Path(ctx.fewshot.shots[0][0].path).parent.parent
+    (tmp_path / "alias").symlink_to(root, target_is_directory=True)
+
+    def respelled(s):
+        return api.Sample(str(tmp_path / "alias" / Path(s.path).relative_to(root)), s.label)
+
+    again = make_ctx(D, shots=2, captioner="counting")
+    again.fewshot = dataclasses.replace(again.fewshot, shots=tuple(tuple(respelled(s) for s in group)
+                                                                   for group in again.fewshot.shots))
+    assert again.fewshot.shots[0][0].path != ctx.fewshot.shots[0][0].path
+    _, made = adapt(D, again, tmp_path / "adapt")
+    assert made == 0
+    assert [r.prompt for r in D.plan(again)] == [r.prompt for r in D.plan(ctx)]
+    other = make_ctx(D, shots=2, seed=1, captioner="counting")  # other shots, read against those captions
+    adapt(D, other, tmp_path / "adapt")
+    with pytest.raises(RuntimeError, match="made for other shots"):
+        D.plan(other)
 
 
 def test_caption_order_is_a_seeded_shuffle(make_ctx, counting, tmp_path):
@@ -113,6 +141,7 @@ def test_check_method(tmp_path):
     assert records[1]["reused"]["images"] == generation["images"] == 4 * 5, "the second setting reuses the images"
     report = generation["filter"]
     assert report["settings"]["rule"] == "argmax"
+    assert (report["settings"]["timeout"], report["settings"]["class_budget"]) == ("class", 8)
     assert report["total"]["candidates"] == report["total"]["accepted"] + report["total"]["rejected"] + \
         report["total"]["forced"]
     assert all(0.0 <= row["acceptance_rate"] <= 1.0 for row in report["per_class"].values())
