@@ -253,7 +253,7 @@ class ClipLora(Classifier):
             if step in evals and len(val_labels):
                 pred = clip.predict(model, text, val_images, cfg.eval_batch_size, job.device, cfg.precision)
                 top1 = clip.accuracy(pred, val_labels, n_classes)["top1"]
-                val_curve.append([step, top1])
+                val_curve.append([round(step / plan.unit, 3), top1])  # [epoch of the budget, top-1]
                 if top1 > best_top1:  # ties keep the earlier step
                     best, best_step, best_top1 = clip.lora_state(model), step, top1
             t_last = time.perf_counter()

@@ -116,9 +116,9 @@ def test_selected_state_is_the_best_val_step(make_job, classifier):
     job = make_job("synthetic", epochs=3)
     state = classifier.train(job)
     curve = job.info["val_curve"]
-    assert [step for step, _ in curve] == [7, 14, 21]  # every epoch of the budget
+    assert [epoch for epoch, _ in curve] == [1, 2, 3]  # every epoch of the budget (7 steps)
     best = max(curve, key=lambda e: (e[1], -e[0]))
-    assert job.info["best_step"] == best[0] and job.info["best_val_top1"] == best[1]
+    assert job.info["best_step"] == 7 * best[0] and job.info["best_val_top1"] == best[1]
     assert classifier.evaluate(job, state, "val")["top1"] == pytest.approx(best[1])
 
 
@@ -186,8 +186,8 @@ def test_epoch_budget_scales_with_the_training_rows(make_job, classifier, synthe
     job = make_job("synthetic", budget="epochs", epochs=3, eval_every=2)
     classifier.train(job)
     assert job.info["steps_per_epoch"] == 7 and job.info["steps"] == 21 and job.info["images_seen"] == 3 * 50
-    assert [s for s, _ in job.info["val_curve"]] == [14, 21]  # every 2 epochs, and after the last
+    assert [e for e, _ in job.info["val_curve"]] == [2, 3]  # every 2 epochs, and after the last
     assert math.isclose(job.info["warmup_steps"], 4)  # 0.5 epochs of 7 steps, rounded
     explicit = make_job("real", steps=5)
     classifier.train(explicit)
-    assert explicit.info["steps"] == 5 and [s for s, _ in explicit.info["val_curve"]] == [5]
+    assert explicit.info["steps"] == 5 and [e for e, _ in explicit.info["val_curve"]] == [round(5 / 7, 3)]
