@@ -161,8 +161,10 @@ def plan_cell(row: PlanRow, method, config, clf_config, seed: int) -> None:
         row.flops["generate"] += images * costs.image_flops(_generation(method, config, shots, row.notes))
         if getattr(config, "filter_max_attempts", 1) > 1 and (getattr(config, "clip_filter", True)
                                                                and getattr(config, "filter_model", None) != ""):
+            bound = ("up to filter_class_budget more per class" if getattr(config, "filter_timeout", "image") == "class"
+                     else "up to filter_max_attempts each")
             row.notes.append(f"{method.name}: each image counted once; images its filter rejects cost more "
-                             "(up to filter_max_attempts each), and the filter's own CLIP is not counted")
+                             f"({bound}), and the filter's own CLIP is not counted")
 
     units = _adapt_units(method, config, classes, shots, seed)
     if units is None:
