@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from typing import Literal
-
 from pydantic import Field
 
 from ..errors import UsageError
