@@ -70,10 +70,10 @@ class Config(ClassifierConfig):
     cache_size: int = Field(0, ge=0, description="training images are decoded whole, their shorter side brought "
                                                  "down to this many pixels, never up (0 = twice the CLIP image "
                                                  "size: 448 for 224); crops are cut from the whole image")
-    cache_max_gb: float = Field(100.0, ge=0, description="the decoded-image cache in the work dir holds at most "
-                                                         "this many GB (least recently used sets are removed); a "
-                                                         "set that cannot fit (or does not fit the disk) is "
-                                                         "decoded as batches need it. 0 = never cache")
+    cache_max_gb: float = Field(100.0, ge=0, le=1_000_000,
+                                description="the decoded-image cache in the work dir holds at most this many GB "
+                                            "(least recently used sets are removed); a set that cannot fit (or does "
+                                            "not fit the disk) is decoded as batches need it. 0 = never cache")
     workers: int = Field(0, ge=0, description="threads decoding images (0 = min(8, CPU count))")
     prefetch: int = Field(2, ge=0, description="batches augmented ahead in a background thread (0 = inline)")
 
