@@ -95,6 +95,15 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
+def remove_old_format(folder: Path) -> None:
+    """Remove entries of the first format (square .npy arrays with a .done marker, never checked): nothing reads
+    them any more, and they would hold disk outside the bound."""
+    for path in [*folder.glob("images-*.npy"), *folder.glob("images-*.done")]:
+        if _TMP.search(path.name) is None:
+            path.unlink(missing_ok=True)
+            log.info("decoded-image cache: removed %s (an older format)", path)
+
+
 def _digest_file(path: Path, chunk: int = 1 << 24) -> str:
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
@@ -117,6 +126,7 @@ class Cache:
         self.problem = ""  # why the last entry opened did not match its record (it was removed)
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.folder)
+        remove_old_format(self.folder)
 
     def _stem(self, name: str) -> Path:
         return self.folder / name

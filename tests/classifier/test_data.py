@@ -124,7 +124,7 @@ def test_a_set_over_the_bound_is_decoded_per_batch_and_old_sets_make_room(tmp_pa
     assert Path(first.info["file"]).exists()
 
 
-def test_temporaries_of_dead_writers_are_removed(tmp_path):
+def test_temporaries_of_dead_writers_and_old_entries_are_removed(tmp_path):
     folder = tmp_path / "cache"
     folder.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -137,6 +137,11 @@ def test_temporaries_of_dead_writers_are_removed(tmp_path):
         p.write_bytes(b"x")
     removed = cache.remove_stale_temporaries(folder)
     assert sorted(removed) == sorted(stale) and all(p.exists() for p in kept)
+    old_format = [folder / "images-256-abc.npy", folder / "images-256-abc.done"]
+    for p in old_format:
+        p.write_bytes(b"x")
+    cache.Cache(folder, None)  # opening the folder also clears entries of the first format
+    assert not any(p.exists() for p in old_format) and all(p.exists() for p in kept)
 
 
 def test_crops_reach_the_image_border(tmp_path):
