@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class ImageFilter(Protocol):
     max_attempts: int  # candidates per image slot, the last one kept whatever the verdict
     # class_budget (optional attribute): candidates a class may spend before every further one is kept (None: no
-    # class timeout)
+    # class timeout); class_size (optional): the class's images in the whole plan, when the engine may be handed a
+    # class in pieces (each piece then gets its share of the budget)
 
     def accept(self, requests: list[ImageRequest], images: list[Image]) -> list[bool]: ...
 
@@ -52,6 +53,7 @@ class ClipFilter:
     device: str = "cpu"
     source: str = ""
     class_budget: int | None = None
+    class_size: int | None = None
     _text_features: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -64,7 +66,7 @@ class ClipFilter:
 
     def describe(self) -> dict:
         timeout = ({"timeout": "image", "max_attempts": self.max_attempts} if self.class_budget is None
-                   else {"timeout": "class", "class_budget": self.class_budget})
+                   else {"timeout": "class", "class_budget": self.class_budget, "class_size": self.class_size})
         return {"kind": "clip", "source": self.source, "rule": self.rule, **timeout}
 
     def text_features(self, tokenizer) -> None:
@@ -103,9 +105,10 @@ class ClipFilter:
 
 
 def clip_filter(ctx: CellContext, source: str = "", *, rule: str = "argmax", max_attempts: int = 100,
-                class_budget: int | None = None) -> ClipFilter:
+                class_budget: int | None = None, class_size: int | None = None) -> ClipFilter:
     """A CLIP filter over the cell's class prompts. source "" is the cell's own CLIP (the classifier's backbone).
-    With class_budget, the give-up rule is per class (max_attempts is then unused)."""
+    With class_budget, the give-up rule is per class (max_attempts is then unused); class_size is the number of
+    images of each class in the method's plan."""
     from ..models.loading import load_clip
 
     source = source or ctx.spec.clip_model
@@ -115,7 +118,7 @@ def clip_filter(ctx: CellContext, source: str = "", *, rule: str = "argmax", max
         # No slot can need more: its own candidates alone would have spent the class's budget.
         max_attempts = class_budget + 1
     f = ClipFilter(model.eval(), texts, size, rule=rule, max_attempts=max_attempts, device=ctx.device, source=source,
-                   class_budget=class_budget)
+                   class_budget=class_budget, class_size=class_size)
     f.text_features(tokenizer)
     return f
 
@@ -143,10 +146,20 @@ class ClassTimeout:
     always has when it judges the candidate (its queue is first in, first out; a resumed run rebuilds them from the
     rejection log, where an accepted image lost in flight never appears). So which candidates the timeout keeps
     does not depend on batching or interruptions.
+
+    The runner hands the engine a plan in blocks of consecutive images (so that processes can share a set), and a
+    block may hold part of a class: each part then spends its share of the budget, in proportion to its images of
+    the class_size, counted among its own candidates. With DISEF's 64 images per class and blocks of 64, a block is
+    exactly one class.
     """
 
-    def __init__(self, budget: int, requests: list[ImageRequest], rejected_before: dict[str, dict]):
-        self.budget = budget
+    def __init__(self, budget: int, requests: list[ImageRequest], rejected_before: dict[str, dict],
+                 class_size: int | None = None):
+        present: dict[int, int] = {}
+        for r in requests:
+            present[r.label] = present.get(r.label, 0) + 1
+        self.budgets = {label: budget if not class_size else max(1, round(budget * n / class_size))
+                        for label, n in present.items()}
         self.where = {r.id: (r.label, i) for i, r in enumerate(requests)}
         # label -> round -> plan positions of the slots whose candidate of that round exists, sorted
         self.rounds: dict[int, list[list[int]]] = {}
@@ -177,7 +190,7 @@ class ClassTimeout:
         return before + bisect_left(rounds[attempt], position)
 
     def forced(self, request: ImageRequest, attempt: int) -> bool:
-        return self.position(request, attempt) >= self.budget
+        return self.position(request, attempt) >= self.budgets[request.label]
 
     def rejected(self, request: ImageRequest, attempt: int) -> None:
         self._reach(request.id, attempt + 1)
@@ -187,5 +200,5 @@ def timeout_for(image_filter: ImageFilter, requests: list[ImageRequest], rejecte
     """The filter's give-up rule: per class when it has a class_budget, else per image."""
     budget = getattr(image_filter, "class_budget", None)
     if budget is not None:
-        return ClassTimeout(budget, requests, rejected_before)
+        return ClassTimeout(budget, requests, rejected_before, getattr(image_filter, "class_size", None))
     return PerImageTimeout(image_filter.max_attempts)

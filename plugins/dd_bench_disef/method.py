@@ -96,4 +96,5 @@ class Disef(api.Method):
             return None
         per_class = ctx.config.filter_timeout == "class"
         return api.clip_filter(ctx, ctx.config.filter_model, rule="argmax", max_attempts=ctx.config.filter_max_attempts,
-                               class_budget=ctx.config.filter_class_budget if per_class else None)
+                               class_budget=ctx.config.filter_class_budget if per_class else None,
+                               class_size=ctx.config.images_per_class)

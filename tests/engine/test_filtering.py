@@ -182,6 +182,20 @@ def test_the_class_timeout_does_not_depend_on_batching_or_interruptions(tiny_pip
         assert kept(broken) == expected, fail_after
 
 
+def test_a_class_handed_over_in_blocks_spends_its_budget_in_shares(tiny_pipe, tmp_path):
+    # The runner hands the engine blocks of consecutive images; a block with half of a class's 6 images spends half
+    # of the class's budget of 8, among its own candidates.
+    reqs = requests(6)
+    halves = [[r for r in reqs if r.index < 3], [r for r in reqs if r.index >= 3]]
+    piece_filter = SeedFilter(100, 0, class_budget=8)
+    piece_filter.class_size = 6
+    for half in halves:
+        run(SeedImages(), tiny_pipe, tmp_path / "blocks", piece_filter, reqs=half)
+    expected = {**class_timeout_walk(halves[0], 0, 4), **class_timeout_walk(halves[1], 0, 4)}
+    assert kept(tmp_path / "blocks") == expected
+    assert piece_filter.judged == 4 * (4 + 3)  # 2 classes x 2 halves, each its 4 candidates then 3 kept
+
+
 @pytest.fixture(scope="module")
 def tiny_filter():
     from datadream_bench.models.tiny import byte_tokenizer, tiny_clip
