@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from .. import faults
 from ..errors import UsageError
 from ..fingerprint import seed_from
 from ..models.loading import load_clip
@@ -240,6 +241,7 @@ class ClipLora(Classifier):
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, plan.steps, plan.warmup, cfg.lr, cfg.min_lr)
             loss = train_step(model, opt, scaler, amp, text, x, targets, real, weights)
+            faults.point("train.step")
             unit_loss.append(loss.item())
             step += 1
             seen += len(targets)

@@ -20,6 +20,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .. import faults
 from ..fingerprint import seed_from
 from ..method import ImageRequest, Method
 from .filter import ImageFilter, timeout_for
@@ -109,6 +110,7 @@ def generate(
             for fut, record in zip(futures, records):
                 record.update(fut.result())  # the file's size and digest, checked whenever it is reused
             writer.append(records)
+            faults.point("generate.recorded")
             finished += len(records)
             progress("generate", finished, len(requests))
 
@@ -127,6 +129,7 @@ def generate(
                         images = method.sample(sampler, batch)
                         if len(images) != len(batch):
                             raise ValueError(f"{method.name}.sample returned {len(images)} images for {len(batch)}")
+                        faults.point("generate.batch")
                         verdicts, filter_seconds = [True] * len(batch), 0.0
                         if image_filter is not None:
                             t = time.perf_counter()
@@ -134,6 +137,7 @@ def generate(
                             filter_seconds = (time.perf_counter() - t) / len(batch)
                             if len(verdicts) != len(batch):
                                 raise ValueError(f"the filter judged {len(verdicts)} images of {len(batch)}")
+                            faults.point("filter.judged")
                         futures, records, rejections = [], [], []
                         for slot, req, img, ok in zip(slots, batch, images, verdicts):
                             a = attempt[req.id]

@@ -18,7 +18,8 @@ import logging
 import os
 from pathlib import Path
 
-from ..artifacts import check_file, write_bytes_atomic
+from .. import faults
+from ..artifacts import check_file, write_bytes_atomic, write_with
 
 log = logging.getLogger("dd_bench")
 
@@ -153,4 +154,10 @@ def write_atomic(image, path: Path) -> dict:
     writers never share a temporary file. Returns the file's size and SHA-256, recorded in the manifest."""
     buf = io.BytesIO()
     image.save(buf, format="PNG")
-    return write_bytes_atomic(path, buf.getvalue())
+    data = buf.getvalue()
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+        faults.point("generate.write")  # the temporary file is whole, not yet renamed into place
+
+    return write_with(path, write)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..classifier.base import Classifier, TrainJob
+from .. import faults
 from ..context import CellContext
 from ..datasets.fewshot import FewShot, save_few_shot
 from ..datasets.manifest import DatasetManifest
@@ -108,8 +109,10 @@ def compute_cell(cell: Cell, workdir: WorkDir, reporter: Reporter, argv: list[st
 
     keys = artifact_keys(cell)
     t, loaded = time.perf_counter(), loading.load_seconds()
+    faults.point("fewshot.draw")
     save_few_shot(cell.fewshot, workdir.fewshot(spec.dataset, keys["fewshot"]),
                   roots={"work_dir": workdir.root, "data_root": spec.data_root})
+    faults.point("fewshot.saved")
     save_real_pool(cell.dataset, workdir)  # once per dataset: the train images the quality measures compare with
     timings["fewshot"], load_s["fewshot"] = time.perf_counter() - t, loading.load_seconds() - loaded
 
@@ -136,6 +139,7 @@ def compute_cell(cell: Cell, workdir: WorkDir, reporter: Reporter, argv: list[st
     state, reused["classifier"] = stages.train(cell.classifier, job, workdir.classifier(keys["classifier"]))
     timings["train"], load_s["train"] = time.perf_counter() - t, loading.load_seconds() - loaded
     t, loaded = time.perf_counter(), loading.load_seconds()
+    faults.point("evaluate.start")
     metrics = stages.evaluate(cell.classifier, job, state)
     timings["evaluate"], load_s["evaluate"] = time.perf_counter() - t, loading.load_seconds() - loaded
     timings["total"] = time.perf_counter() - start

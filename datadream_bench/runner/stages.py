@@ -9,6 +9,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from .. import faults
 from ..artifacts import CorruptArtifact, check_file, read_record, report_corrupt, sweep_temps, write_record, write_with
 from ..classifier.base import Classifier, TrainJob
 from ..context import CellContext
@@ -58,12 +59,14 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
 
     def make(unit: str) -> dict:
         stem = folder / safe_name(unit)
+        faults.point("adapt.unit")
         start = time.perf_counter()
         result = method.adapt(ctx, unit)
         lora = None
         if result.lora is not None:
             lora = {"file": stem.with_suffix(".safetensors").name,
                     **save_lora(result.lora, stem.with_suffix(".safetensors"))}
+        faults.point("adapt.saved")
         record = {"unit": unit, "lora": lora, "data": result.data, "seconds": time.perf_counter() - start}
         write_record(stem.with_suffix(".json"), record)  # last: its presence means the unit is finished
         return record
@@ -182,9 +185,11 @@ def train(classifier: Classifier, job: TrainJob, folder: Path) -> tuple[dict, bo
     with claim:
         folder.mkdir(parents=True, exist_ok=True)
         sweep_temps(folder)
+        faults.point("train.start")
         state = classifier.train(job)
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         digest = write_with(state_path, lambda tmp: save_file(tensors, tmp))
+        faults.point("train.saved")
         write_record(info_path, {"info": job.info, "state": digest})
     return state, False
 

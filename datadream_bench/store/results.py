@@ -17,6 +17,7 @@ from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import faults
 from ..errors import StoreCorrupt
 
 SCHEMA = """
@@ -168,6 +169,8 @@ class ResultsStore:
         with self._connect() as db:
             db.execute(f"INSERT OR REPLACE INTO results ({names}) VALUES ({', '.join('?' * len(row))})",
                        tuple(row.values()))
+            faults.point("store.write")
+        faults.point("store.written")
 
     def rows(self, with_record: bool = False, **where) -> list[dict]:
         """Rows matching column = value filters (None values are ignored); with_record: each with its parsed record
