@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .console import err, fail_usage, labelled, out, setup_logging
+from .console import err, fail_usage, labelled, out, print_error, setup_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Does synthetic data from a diffusion model help a few-shot classifier, and which way of "
@@ -55,6 +55,16 @@ def dataset_options(pairs: list[str] | None) -> dict[str, dict]:
             raise UsageError(f"--dataset-opt {key}=...: expected DATASET.OPTION=VALUE, e.g. eurosat.source=coop")
         out_opts.setdefault(dataset, {})[option] = str(value) if isinstance(value, Path) else value
     return out_opts
+
+
+def stop_if_disk_full(e: BaseException, work_dir: Path) -> None:
+    """A full disk before any cell ran: one line saying so (exit 1); anything else goes on up as it was."""
+    from ..diskspace import disk_full_before_cells, is_disk_full
+
+    if not is_disk_full(e):
+        raise e
+    print_error(disk_full_before_cells(work_dir, e))
+    raise typer.Exit(1)
 
 
 @app.callback()
@@ -127,8 +137,14 @@ def run(
 
         with RichReporter() as checking:  # a bar while each dataset's files are read and decoded
             cells = plan_grid(request, registry, progress=checking.progress)
+        from ..diskspace import check_free_space
+        from ..runner.workdir import WorkDir
+
+        check_free_space(cells, WorkDir(work_dir))
     except UsageError as e:
         fail_usage(e)
+    except OSError as e:
+        stop_if_disk_full(e, work_dir)
 
     from ..runner import run_grid
     from .leaderboard_cmd import Fmt, show_board
@@ -140,14 +156,21 @@ def run(
             outcome = run_grid(cells, work_dir, reporter, executor=grid_executor)
     except UsageError as e:  # the store found unreadable when the grid opens it; a cluster that cannot run a task
         fail_usage(e)
+    except Exception as e:  # noqa: BLE001 - a full disk before the first cell (the planned cells' write)
+        stop_if_disk_full(e, work_dir)
     done, skipped, failed = (outcome.with_status(s) for s in ("done", "skipped", "failed"))
-    err.print(f"{len(done)} done, {len(skipped)} already finished, {len(failed)} failed", highlight=False)
+    not_run = len(cells) - len(outcome.outcomes)
+    err.print(f"{len(done)} done, {len(skipped)} already finished, {len(failed)} failed"
+              + (f", {not_run} not run" if not_run else ""), highlight=False)
     for f in failed:
         err.print(labelled("  failed", f"{f.spec.label()}: {f.error}"), highlight=False)
+    if outcome.stopped:
+        print_error(outcome.stopped)
     if as_json:
         print(json.dumps({"cells": [{"key": o.spec.key(), **o.spec.model_dump(mode="json", include={
             "method", "dataset", "shots", "seed", "setting", "profile"}), "status": o.status, "top1": o.top1,
-            "seconds": o.seconds, "error": o.error} for o in outcome.outcomes]}, indent=1))
+            "seconds": o.seconds, "error": o.error} for o in outcome.outcomes], "stopped": outcome.stopped,
+            "not_run": not_run}, indent=1))
     else:
         keys = {o.spec.key() for o in outcome.outcomes if o.status != "failed"}
         show_board(work_dir, Fmt.table, keys=keys)

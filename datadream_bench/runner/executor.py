@@ -9,6 +9,7 @@ import time
 import traceback
 from typing import Protocol
 
+from ..diskspace import disk_full_message, is_disk_full
 from ..errors import UsageError
 from ..store import ResultsStore
 from .cell import Cell, run_cell
@@ -57,6 +58,7 @@ class LocalExecutor:
     def run(self, cells: list[Cell], workdir: WorkDir, store: ResultsStore, reporter: Reporter) -> GridOutcome:
         results: dict[int, CellOutcome] = {}
         deferred: list[int] = []
+        stopped: list[str] = []  # why the grid stopped early (a full disk), if it did
 
         def execute(i: int, claim) -> None:
             cell = cells[i]
@@ -66,8 +68,13 @@ class LocalExecutor:
                 with claim:
                     result = run_cell(cell, workdir, store, reporter)
             except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the grid
-                log.error("%s failed:\n%s", cell.spec.label(), traceback.format_exc())
-                result = failure(cell, e, time.perf_counter() - start)
+                if is_disk_full(e):  # every later cell needs the same disk: stop, saying what is free and needed
+                    rest = [c for j, c in enumerate(cells) if j == i or j not in results]
+                    stopped.append(disk_full_message(rest, workdir))
+                    result = failure(cell, e, time.perf_counter() - start)  # names the file it could not write
+                else:
+                    log.error("%s failed:\n%s", cell.spec.label(), traceback.format_exc())
+                    result = failure(cell, e, time.perf_counter() - start)
             results[i] = result
             reporter.cell_finished(result)
 
@@ -77,6 +84,8 @@ class LocalExecutor:
             reporter.cell_finished(results[i])
 
         for i, cell in enumerate(cells):
+            if stopped:
+                break
             key = cell.spec.key()
             if store.has(key):
                 skipped(i)
@@ -87,10 +96,12 @@ class LocalExecutor:
             else:
                 execute(i, claim)
         for i in deferred:
+            if stopped:
+                break
             key = cells[i].spec.key()
             claim = claim_or_wait(workdir.cell_claim(key), lambda k=key: store.has(k), what=cells[i].spec.label())
             if claim is None:
                 skipped(i)
             else:
                 execute(i, claim)
-        return GridOutcome([results[i] for i in range(len(cells))])
+        return GridOutcome([results[i] for i in sorted(results)], stopped=stopped[0] if stopped else None)

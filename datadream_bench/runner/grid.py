@@ -36,6 +36,7 @@ log = logging.getLogger("dd_bench")
 @dataclass
 class GridOutcome:
     outcomes: list[CellOutcome] = field(default_factory=list)
+    stopped: str | None = None  # why the grid stopped before its last cell (a full disk), if it did
 
     def with_status(self, status: str) -> list[CellOutcome]:
         return [o for o in self.outcomes if o.status == status]
