@@ -49,23 +49,25 @@ def warm_up() -> None:
         importlib.import_module(name)
 
 
-def forked_dd_bench(args: list[str], work: Path, kill_at: str | None = None, timeout: float = 900,
-                    **env: str) -> subprocess.CompletedProcess:
-    """The same as dd_bench, in a child forked from this (warmed-up) process: a real process running the real CLI
-    entry point with these arguments and variables, killed by a real SIGKILL at its fault point; only the imports
-    are shared. Used where dozens of runs must fit a test's budget."""
-    from datadream_bench import faults
-    from datadream_bench.cli.main import app
+class Forked:
+    """A `dd-bench run` in a child forked from this (warmed-up) process: a real process running the real CLI entry
+    point with these arguments and variables, killed by a real SIGKILL at its fault point; only the imports are
+    shared with the parent. Used where dozens of runs must fit a test's budget."""
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    def __init__(self, args: list[str], work: Path, kill_at: str | None = None, **env: str):
+        from datadream_bench import faults
+        from datadream_bench.cli.main import app
+
+        self.args = ["dd-bench", "run", *args]
+        self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into the caller's code
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns into the caller's code
             code = 70
             try:
-                os.dup2(out.fileno(), 1)
-                os.dup2(err.fileno(), 2)
+                os.dup2(self.out.fileno(), 1)
+                os.dup2(self.err.fileno(), 2)
                 sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
                 for name in (faults.ENV, faults.FULL_ENV):
                     os.environ.pop(name, None)
@@ -84,20 +86,30 @@ def forked_dd_bench(args: list[str], work: Path, kill_at: str | None = None, tim
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+
+    def wait(self, timeout: float = 900) -> subprocess.CompletedProcess:
         deadline = time.monotonic() + timeout
         while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
                 break
             if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise subprocess.TimeoutExpired(["dd-bench", "run", *args], timeout)
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                raise subprocess.TimeoutExpired(self.args, timeout)
             time.sleep(0.05)
-        out.seek(0)
-        err.seek(0)
-        return subprocess.CompletedProcess(["dd-bench", "run", *args], os.waitstatus_to_exitcode(status),
-                                           out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+        texts = []
+        for f in (self.out, self.err):
+            f.seek(0)
+            texts.append(f.read().decode(errors="replace"))
+            f.close()
+        return subprocess.CompletedProcess(self.args, os.waitstatus_to_exitcode(status), *texts)
+
+
+def forked_dd_bench(args: list[str], work: Path, kill_at: str | None = None, timeout: float = 900,
+                    **env: str) -> subprocess.CompletedProcess:
+    """The same as dd_bench, in a child forked from this process (see Forked); call warm_up() first."""
+    return Forked(args, work, kill_at, **env).wait(timeout)
 
 
 def digest(path: Path) -> str:
@@ -192,14 +204,16 @@ def demo_chain() -> list[str]:
     return datadream + datadream_real + disef + disef_real
 
 
-def run_chain(grid: list[str], chain: list[str], reference: Path, work: Path, log=print, runner=dd_bench) -> dict:
+def run_chain(grid: list[str], chain: list[str], reference: Path, work: Path, log=lambda line: print(line, flush=True),
+              runner=dd_bench) -> dict:
     """The uninterrupted run, then one rerun per kill point, then a last rerun; what differs, and the counts.
     runner: dd_bench (a fresh interpreter per run) or forked_dd_bench (after warm_up())."""
     t = time.perf_counter()
-    ran = runner(grid, reference)
-    if ran.returncode != 0:
-        raise RuntimeError(f"the uninterrupted run failed:\n{ran.stderr[-3000:]}")
-    log(f"uninterrupted run: {time.perf_counter() - t:.0f} s")
+    if not (reference / "results.sqlite").exists():  # else made already (shared by several checks)
+        ran = runner(grid, reference)
+        if ran.returncode != 0:
+            raise RuntimeError(f"the uninterrupted run failed:\n{ran.stderr[-3000:]}")
+        log(f"uninterrupted run: {time.perf_counter() - t:.0f} s")
     killed, not_reached = [], []
     for point in chain:
         t = time.perf_counter()

@@ -11,8 +11,10 @@ same on the demo.
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,12 +76,38 @@ def test_a_point_is_inert_without_the_variable_and_an_unknown_point_is_refused()
     assert unknown.returncode != 0 and "unknown point 'nowhere'" in unknown.stderr
 
 
-@pytest.mark.slow
-def test_every_kill_resumes_to_the_uninterrupted_result(tmp_path):
-    # Each run is a child forked from this process once the libraries are imported (a fresh interpreter spends ~5 s
-    # importing them: 24 runs would not fit the test's budget); benchmarks/faults.py uses fresh interpreters.
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The grid run once, never interrupted: what every check below must end with. Each run of this file is a child
+    forked from the test process once the libraries are imported (a fresh interpreter spends ~5 s importing them:
+    two dozen runs would not fit the file's budget); benchmarks/faults.py uses fresh interpreters."""
     matrix.warm_up()
-    result = matrix.run_chain(GRID, CHAIN, tmp_path / "reference", tmp_path / "killed", runner=matrix.forked_dd_bench)
+    work = tmp_path_factory.mktemp("reference")
+    ran = matrix.forked_dd_bench(GRID, work)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    return work
+
+
+@pytest.mark.slow
+def test_every_kill_resumes_to_the_uninterrupted_result(reference, tmp_path):
+    result = matrix.run_chain(GRID, CHAIN, reference, tmp_path / "killed", runner=matrix.forked_dd_bench)
     assert result["not_reached"] == [], "these runs were not killed where the chain expected"
     assert result["problems"] == []
     assert result["killed"] == len(CHAIN) >= 20 and result["cells"] == CELLS
+
+
+@pytest.mark.slow
+def test_a_run_killed_beside_another_on_one_work_dir_loses_nothing(reference, tmp_path):
+    """Two runs on one work dir; the first dies (SIGKILL) holding claims on its cell and an adapt unit, a LoRA on
+    disk without its record. The second, waiting on those claims, takes them over and finishes the whole grid."""
+    work = tmp_path / "work"
+    first = matrix.Forked(GRID, work, kill_at="adapt.saved:2")
+    deadline = time.monotonic() + 120
+    while not list(work.glob("cells/*.claim")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = matrix.Forked(GRID, work)
+    killed, finished = first.wait(), second.wait()
+    assert killed.returncode == matrix.KILLED, killed.stderr[-3000:]
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert sorted(c["status"] for c in json.loads(finished.stdout)["cells"]) == ["done"] * CELLS
+    assert matrix.differences(reference, work) == []
