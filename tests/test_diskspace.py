@@ -103,7 +103,8 @@ def test_other_errors_are_not_taken_for_a_full_disk():
         assert is_disk_full(outer)  # found through the chain
 
 
-GRID = ["-m", "zero-shot-sd", "--profile", "tiny", "--seeds", "0", "--setting", "synthetic", "--batch-size", "1"]
+# Two cells (both settings share one generated set): the disk fills in the first, the second must be said not run.
+GRID = ["-m", "zero-shot-sd", "--profile", "tiny", "--seeds", "0", "--batch-size", "1"]
 IMAGES = 20  # 5 classes x 4 images (the tiny profile)
 
 
@@ -134,7 +135,11 @@ def test_a_disk_that_fills_mid_generation_stops_the_run_cleanly_and_it_resumes(t
     errors = [line for line in full.stderr.splitlines() if line.startswith("error")]
     assert len(errors) == 1, full.stderr
     assert f"disk full: the work dir {work} has " in errors[0] and "images still to make need about" in errors[0]
-    assert json.loads(full.stdout)["stopped"] == errors[0].removeprefix("error: ")
+    outcome = json.loads(full.stdout)
+    assert outcome["stopped"] == errors[0].removeprefix("error: ")
+    assert [c["status"] for c in outcome["cells"]] == ["failed"] and outcome["not_run"] == 1
+    assert "0 done, 0 already finished, 1 failed, 1 not run" in full.stderr
+    assert "No space left on device" in outcome["cells"][0]["error"]  # the cell's own error: the file it could not write
     # Nothing finished is lost: every recorded image is there, whole, as recorded, once; no temporary file is left.
     folder, records = generated(work)
     assert 1 <= len(records) < IMAGES and len({r["id"] for r in records}) == len(records)

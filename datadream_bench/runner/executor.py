@@ -71,10 +71,9 @@ class LocalExecutor:
                 if is_disk_full(e):  # every later cell needs the same disk: stop, saying what is free and needed
                     rest = [c for j, c in enumerate(cells) if j == i or j not in results]
                     stopped.append(disk_full_message(rest, workdir))
-                    result = failure(cell, e, time.perf_counter() - start)  # names the file it could not write
                 else:
                     log.error("%s failed:\n%s", cell.spec.label(), traceback.format_exc())
-                    result = failure(cell, e, time.perf_counter() - start)
+                result = failure(cell, e, time.perf_counter() - start)  # (a full disk: names the file)
             results[i] = result
             reporter.cell_finished(result)
 
