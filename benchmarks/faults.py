@@ -25,6 +25,9 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 KILLED = -9  # the return code of a process that died of SIGKILL
 
 
@@ -159,6 +162,11 @@ def differences(reference: Path, work: Path) -> list[str]:
     changed = sorted(k for k in set(ref_art) & set(art) if ref_art[k] != art[k])
     if changed:
         problems.append(f"{len(changed)} artifacts differ in their bytes, e.g. {changed[:5]}")
+    for name in changed:
+        if name.endswith(".png"):  # how far: a grey level in a pixel (kernels of another batch size) or more
+            a, b = (np.asarray(Image.open(root / name), dtype=int) for root in (reference, work))
+            problems.append(f"{name}: {int((a != b).any(-1).sum())} of {a.shape[0] * a.shape[1]} pixels differ, "
+                            f"by up to {int(np.abs(a - b).max())} grey levels")
     ref_man, man = manifests(reference), manifests(work)
     for path, records in man.items():
         ids = Counter(r["id"] for r in records)
