@@ -84,6 +84,16 @@ def publish(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def named(error: BaseException, path: Path) -> BaseException:
+    """An OSError of a write that does not say which file (a full disk on f.write) is given the file's name, so the
+    one line a user sees names it; any other error is left as it is."""
+    if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+        renamed = OSError(error.errno, error.strerror, str(path))
+        renamed.__cause__ = error
+        return renamed
+    return error
+
+
 def write_bytes_atomic(path: str | Path, data: bytes, sync: bool = False) -> dict:
     """Write data under a unique temporary name and rename it into place. Returns its size and digest."""
     path = Path(path)
@@ -96,9 +106,9 @@ def write_bytes_atomic(path: str | Path, data: bytes, sync: bool = False) -> dic
                 f.flush()
                 os.fsync(f.fileno())
         publish(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
-        raise
+        raise named(e, path)
     return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
@@ -112,9 +122,9 @@ def write_with(path: str | Path, writer) -> dict:
         writer(tmp)
         digest = describe_file(tmp)
         publish(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
-        raise
+        raise named(e, path)
     return digest
 
 

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from datadream_bench.artifacts import check_file
+from datadream_bench.artifacts import check_file, write_bytes_atomic
 from datadream_bench.diskspace import free_bytes, is_disk_full
 from datadream_bench.engine.manifest import records as manifest_records
 
@@ -89,6 +89,18 @@ def test_each_library_s_disk_full_error_is_recognised(writer, small_fs):
     with pytest.raises(Exception) as caught:
         WRITERS[writer](small_fs)
     assert is_disk_full(caught.value), repr(caught.value)
+
+
+def test_a_full_disk_on_an_artifact_write_names_the_file_and_leaves_no_temporary(small_fs):
+    if small_fs is None:
+        pytest.skip("mounting a small filesystem is not permitted here")
+    fill(small_fs, leave=2 * PAGE)
+    target = small_fs / "record.json"
+    with pytest.raises(OSError) as caught:
+        write_bytes_atomic(target, b"x" * (64 * PAGE))
+    assert is_disk_full(caught.value) and caught.value.filename == str(target)
+    assert str(target) in str(caught.value)  # the one line a user sees names the file
+    assert list(small_fs.glob("record.json*")) == []
 
 
 def test_other_errors_are_not_taken_for_a_full_disk():
@@ -160,3 +172,29 @@ def test_a_disk_that_fills_mid_generation_stops_the_run_cleanly_and_it_resumes(t
     resumed = run(GRID, work)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert matrix.differences(reference, work) == []
+
+
+@pytest.mark.slow
+def test_a_disk_too_full_for_the_decoded_image_cache_decodes_per_batch_instead(tmp_path, small_fs):
+    """Real-only: the classifier's decoded-image cache is the big write (it once was a memory map that died of SIGBUS
+    on a full disk: no message, the rest of the grid lost). With no room for it, the images are decoded per batch,
+    the record says so, and the result is the one a roomy disk gives."""
+    if small_fs is None:
+        pytest.skip("mounting a small filesystem is not permitted here")
+    grid = ["-m", "real-only", "--profile", "tiny", "--seeds", "0"]
+    matrix.warm_up()
+    run = matrix.forked_dd_bench
+    reference = tmp_path / "reference"
+    assert run(grid, reference).returncode == 0
+    work = small_fs / "work"
+    # A first run prepares the work dir (the demo dataset's files) and dies before the classifier decodes anything.
+    assert run(grid, work, kill_at="fewshot.saved:1").returncode == matrix.KILLED
+    fill(small_fs, leave=64 * PAGE)  # room for the small records, not for the decoded splits (~1.7 MB)
+    ran = run(grid, work)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stdout + ran.stderr
+    with sqlite3.connect(work / "results.sqlite") as db:
+        (record,) = [r for (r,) in db.execute("SELECT record FROM results")]
+    assert "decoded per batch" in record
+    assert matrix.store_rows(work) == matrix.store_rows(reference)
+    assert matrix.leftovers(work) == []
