@@ -15,6 +15,8 @@
    be identical.
 5. classifier text step (forward + backward of the LoRA'd text tower over the class prompts): padded to the longest
    prompt against padded to 77 tokens. The text features must agree.
+6. merging a weighted mix of two LoRAs (LoFT's fusion) against merging one, merge + exact restore each. A mix with
+   weights (1, 0) must give the one LoRA's weights exactly.
 
 Timed sides alternate in rounds and the median round counts, so a load spike from another process hits both.
 """
@@ -62,7 +64,7 @@ class TextToImage:
     def __init__(self, steps: int):
         self.steps = steps
 
-    def sample(self, sampler, batch):
+    def sample(self, ctx, sampler, batch):
         return sampler.text_to_image(batch, num_inference_steps=self.steps, guidance_scale=2.0)
 
 
@@ -153,6 +155,31 @@ def bench_lora_step(sd_folder: Path, s: dict) -> dict:
     return {"batch": b, "merged_s": m["merged"] / 5, "unmerged_s": m["unmerged"] / 5,
             "speedup": m["unmerged"] / m["merged"],
             "max_abs_diff": float((outs["merged"] - outs["unmerged"]).abs().max())}
+
+
+def bench_lora_mix(sd_folder: Path, s: dict) -> dict:
+    from datadream_bench.engine.lora import merged_lora
+    from datadream_bench.models.loading import load_sd
+
+    pipe = load_sd(str(sd_folder))
+    components = {"unet": pipe.unet, "text_encoder": pipe.text_encoder}
+    a, b = random_lora(pipe, rank=2, seed=21), random_lora(pipe, rank=2, seed=22)
+    mix, one_zero = [(a, 0.5), (b, 0.5)], [(a, 1.0), (b, 0.0)]
+
+    def merge(lora):
+        def run():
+            with merged_lora(components, lora):
+                pass
+        return run
+
+    def merged_weights(lora):
+        with merged_lora(components, lora):
+            return {k: v.clone() for k, v in pipe.unet.state_dict().items()}
+
+    m = median_rounds({"one": merge(a), "mix": merge(mix)}, s["unet_rounds"])
+    one, zero = merged_weights(a), merged_weights(one_zero)
+    return {"one_s": m["one"], "mix_s": m["mix"], "ratio": m["mix"] / m["one"],
+            "one_zero_equals_one": all(torch.equal(one[k], zero[k]) for k in one)}
 
 
 def smooth_pngs(folder: Path, n: int, size: int = 512) -> list[str]:
@@ -255,6 +282,7 @@ def bench_text(s: dict) -> dict:
 
 def table(results: dict) -> str:
     g, lo, ld, tx = results["generation"], results["lora_step"], results["loader"], results["text"]
+    mx = results["lora_mix"]
     rows = [
         ("engine vs reference-style loop (images/s)", f"{g['naive_s']:.1f} s / {g['engine_s']:.1f} s",
          f"{g['speedup']:.2f}x", f"max pixel diff {g['max_pixel_diff']}"),
@@ -271,6 +299,8 @@ def table(results: dict) -> str:
         ("text step (ViT-B/16 text tower): longest prompt vs 77 tokens",
          f"{tx['full77_s'] * 1e3:.1f} ms / {tx['longest_s'] * 1e3:.1f} ms",
          f"{tx['speedup']:.2f}x", f"{tx['tokens']} vs {tx['context']} tokens, max abs diff {tx['max_abs_diff']:.1e}"),
+        ("LoRA merge + restore: mix of two vs one", f"{mx['mix_s'] * 1e3:.1f} ms / {mx['one_s'] * 1e3:.1f} ms",
+         f"{mx['ratio']:.2f}x", "weights (1, 0) == one LoRA" if mx["one_zero_equals_one"] else "(1, 0) MIX DIFFERS"),
     ]
     lines = ["| comparison | slow / fast | ratio | check |", "|---|---:|---:|---|"]
     lines += [f"| {' | '.join(r)} |" for r in rows]
@@ -300,6 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
             "lora_step": bench_lora_step(sd_folder, s),
             "loader": bench_loader(work / "loader", s),
             "text": bench_text(s),
+            "lora_mix": bench_lora_mix(sd_folder, s),
         }
     record = {"mode": "fast" if args.fast else "full", "sizes": s, "machine": machine(), "commit": commit(),
               "seconds": time.perf_counter() - start, "results": results}

@@ -123,7 +123,7 @@ class TextToImage:
     def __init__(self, steps: int):
         self.steps = steps
 
-    def sample(self, sampler, batch):
+    def sample(self, ctx, sampler, batch):
         return sampler.text_to_image(batch, num_inference_steps=self.steps, guidance_scale=GUIDANCE)
 
 
@@ -186,8 +186,9 @@ def bench_generation(pipe, device, dtype, s: dict, work: Path, peak: float) -> d
 
 
 def bench_sd_lora(pipe, device, s: dict, peak: float) -> dict:
+    from datadream_bench.api import Example
     from dd_bench_datadream.config import DataDreamConfig
-    from dd_bench_datadream.trainer import Example, LoraTrainer
+    from dd_bench_datadream.method import finetuner
     from PIL import Image
 
     size = pipe.unet.config.sample_size * pipe.vae_scale_factor
@@ -197,7 +198,7 @@ def bench_sd_lora(pipe, device, s: dict, peak: float) -> dict:
     examples = [Example(img, "a photo of a digit seven") for img in images]
     config = DataDreamConfig(train_batch_size=s["sd_batch"], epochs=10_000, warmup_steps=0)
     batch = list(range(s["sd_batch"]))
-    with LoraTrainer(pipe, examples, config, seed=0) as trainer:
+    with finetuner(pipe, examples, config, seed=0) as trainer:
         flop_step = count(lambda: trainer.step(batch))
         step_s = bench(lambda: trainer.step(batch), device, warmup=1, reps=s["sd_steps"])
     achieved = flop_step / step_s / 1e12

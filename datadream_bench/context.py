@@ -1,4 +1,5 @@
-"""What a method sees of its cell: the dataset, the few-shot draw, its config, the models, and request building."""
+"""What a method sees of its cell: the dataset, the few-shot draw, its config, what adapt made, the models, and
+request building. Passed to every hook of a method: adapt_units, adapt, plan, sample, image_filter."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import Any, Callable
 
 import torch
 
+from .contract import Adaptation, Adapter, ImageRequest, class_unit, shot_unit
 from .datasets.fewshot import FewShot
 from .datasets.manifest import DatasetManifest
-from .fingerprint import seed_from
 from .errors import UsageError
-from .method import ImageRequest, class_unit
+from .fingerprint import seed_from
 from .models import loading
 from .spec import CellSpec
 
@@ -25,10 +26,13 @@ class CellContext:
     device: str
     dtype: torch.dtype
     progress: Callable[[str, int, int], None] = lambda what, done, total: None
-    adaptations: dict = field(default_factory=dict)  # unit -> Adaptation.data, once the adapt stage has run
+    # unit -> what the adapt stage made of it, once that stage has run (data, learned tokens and other tensors; LoRA
+    # weights stay on disk for the engine, which merges them for the requests that name the unit)
+    adaptations: dict[str, Adaptation] = field(default_factory=dict)
 
     def sd_pipeline(self):
-        """The base text-to-image pipeline (loaded once per process; never modify it in place outside the engine)."""
+        """The shared text-to-image pipeline, loaded once per process. Train on it only within api.restored(...)
+        (or api.Finetuner, which does so); the engine applies adapters to it while sampling."""
         return loading.load_sd(self.spec.sd_model, self.device, self.dtype,
                                compile_unet=self.spec.runtime.get("compile", False))
 
@@ -47,11 +51,25 @@ class CellContext:
             raise UsageError(f"{self.spec.method}: no adapt unit {unit!r}; its units are {units[0]} .. {units[-1]}")
         return units.index(unit)
 
+    def shot_units(self) -> list[str]:
+        """One adapt unit per real image of the few-shot draw (class by class, in the draw's order)."""
+        return [shot_unit(label, j) for label, shots in enumerate(self.fewshot.shots) for j in range(len(shots))]
+
+    def shot_of_unit(self, unit: str) -> tuple[int, int]:
+        """(label, place in the class's shots) of a shot unit; an unknown unit is an error naming the valid ones."""
+        places = {shot_unit(label, j): (label, j) for label, shots in enumerate(self.fewshot.shots)
+                  for j in range(len(shots))}
+        if unit not in places:
+            units = list(places)
+            raise UsageError(f"{self.spec.method}: no adapt unit {unit!r}; its units are {units[0]} .. {units[-1]}")
+        return places[unit]
+
     def prompt(self, label: int) -> str:
         return self.dataset.prompt(label)
 
-    def request(self, label: int, index: int, *, prompt: str | None = None, adapter: str | None = None,
-                init_image: str | None = None) -> ImageRequest:
+    def request(self, label: int, index: int, *, prompt: str | None = None, adapter: Adapter | None = None,
+                init_image: str | None = None, strength: float | None = None) -> ImageRequest:
+        """Image `index` of class `label`, seeded from its id. adapter: a unit, or api.lora_mix(...) of units."""
         return ImageRequest(
             label=label,
             index=index,
@@ -59,4 +77,5 @@ class CellContext:
             prompt=self.prompt(label) if prompt is None else prompt,
             adapter=adapter,
             init_image=init_image,
+            strength=strength,
         )

@@ -1,16 +1,29 @@
 """What a generation method is: how it adapts (maybe not at all) and how it turns a batch of requests into images.
 
-The engine owns the rest: batching, per-image seeds, LoRA merge, precision, files, manifests, resume, timing.
+The engine owns the rest: batching, per-image seeds, LoRA merge, learned tokens, precision, files, manifests,
+resume, timing. The types a method exchanges with the host live in `contract` (re-exported here).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
-from .engine.lora import LoraWeights
+from .contract import (  # re-exported: the method contract in one place
+    NONE,
+    REAL,
+    SETTINGS,
+    SYNTHETIC,
+    SYNTHETIC_REAL,
+    Adaptation,
+    ImageRequest,
+    MethodConfig,
+    MethodCost,
+    adapt_field,
+    class_unit,
+    run_field,
+    shot_unit,
+    stage_fields,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
@@ -18,80 +31,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from .context import CellContext
     from .engine.sampler import Sampler
 
-SYNTHETIC = "synthetic"
-SYNTHETIC_REAL = "synthetic+real"
-REAL = "real"
-NONE = "none"
-SETTINGS = (SYNTHETIC, SYNTHETIC_REAL, REAL, NONE)
+__all__ = ["NONE", "REAL", "SETTINGS", "SYNTHETIC", "SYNTHETIC_REAL", "Adaptation", "ImageRequest", "Method",
+           "MethodConfig", "MethodCost", "adapt_field", "class_unit", "run_field", "shot_unit", "stage_fields"]
 
-
-class MethodConfig(BaseModel):
-    """Base of every method's typed config.
-
-    Fields made with adapt_field() key the adapt artifact, fields made with run_field() key nothing (batch size),
-    all others key the generated set.
-    """
-
-    # allow_inf_nan: an infinite or NaN setting is refused up front, not found when training diverges.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def adapt_field(default: Any, description: str, **kw) -> Any:
-    """A config field that changes what the adapt stage produces (so it is part of the adapt fingerprint)."""
-    from pydantic import Field
-
-    return Field(default, description=description, json_schema_extra={"stage": "adapt"}, **kw)
-
-
-def run_field(default: Any, description: str, **kw) -> Any:
-    """A config field that changes how fast images are made, never which (batch size): keys no artifact."""
-    from pydantic import Field
-
-    return Field(default, description=description, json_schema_extra={"stage": "run"}, **kw)
-
-
-def stage_fields(config: BaseModel, stage: str) -> dict:
-    """The fields of config that belong to stage "adapt", "generate" or "run" (undeclared fields: "generate")."""
-    out = {}
-    for name, info in type(config).model_fields.items():
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        if extra.get("stage", "generate") == stage:
-            out[name] = getattr(config, name)
-    return out
-
-
-def class_unit(label: int) -> str:
-    """The adapt unit of one class (class-wise LoRA, per-class captions). Named from the label, never from the class
-    name, which may hold "/"."""
-    return f"class-{label:04d}"
-
-
-@dataclass(frozen=True)
-class ImageRequest:
-    """One image to make. Its id is (label, index); its seed is derived from the id (and the cell's seed) only."""
-
-    label: int
-    index: int
-    seed: int
-    prompt: str
-    adapter: str | None = None  # key of a LoRA from the adapt stage, merged by the engine before sampling
-    init_image: str | None = None  # path of a real image for img2img methods
-
-    @property
-    def id(self) -> str:
-        return f"{self.label:04d}-{self.index:05d}"
-
-
-@dataclass
-class Adaptation:
-    """What one unit of the adapt stage produced: LoRA weights and/or JSON data (captions, say)."""
-
-    lora: LoraWeights | None = None
-    data: dict = field(default_factory=dict)
+# Settings of the default plan() and cost(): a config that relies on them must have these fields.
+DEFAULT_PLAN_FIELDS = ("images_per_class",)
 
 
 class Method:
-    """Base class of a generation method plugin. Subclass, set name/Config, override what differs."""
+    """Base class of a generation method plugin. Subclass, set name/Config, override what differs.
+
+    A method that generates implements sample(); one that adapts implements adapt_units() and adapt(). Everything
+    else has a default. The host checks the contract when the plugin loads (see plugins.check_method).
+    """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
@@ -107,7 +59,8 @@ class Method:
         return SYNTHETIC in self.settings or SYNTHETIC_REAL in self.settings
 
     def adapt_units(self, ctx: CellContext) -> list[str]:
-        """Names of independent adapt units (one per class for class-wise LoRA). Empty: nothing to adapt."""
+        """Names of independent adapt units (ctx.class_units(): one per class; ctx.shot_units(): one per real image).
+        Each is adapted once, saved, and never redone by a rerun. Empty: nothing to adapt."""
         return []
 
     def adapt(self, ctx: CellContext, unit: str) -> Adaptation:
@@ -115,10 +68,11 @@ class Method:
 
     def plan(self, ctx: CellContext) -> list[ImageRequest]:
         """The images to make. Default: config.images_per_class images of each class's prompt, no adapter."""
-        n = getattr(ctx.config, "images_per_class")
+        n = ctx.config.images_per_class
         return [ctx.request(label, i) for label in range(len(ctx.dataset.classes)) for i in range(n)]
 
-    def sample(self, sampler: Sampler, batch: list[ImageRequest]) -> list[Image]:
+    def sample(self, ctx: CellContext, sampler: Sampler, batch: list[ImageRequest]) -> list[Image]:
+        """One image per request of the batch, through the sampler (the adapters the batch names already applied)."""
         raise TypeError(f"{self.name} generates images but does not implement sample()")
 
     def required_models(self, config: MethodConfig, clip_model: str) -> list[tuple[str, str, str]]:
@@ -131,6 +85,25 @@ class Method:
     def image_filter(self, ctx: CellContext):
         """An engine.filter.ImageFilter that judges each candidate image (the engine retries rejected ones), or None."""
         return None
+
+    def cost(self, config: MethodConfig, classes: int, shots: int) -> MethodCost:
+        """What one cell costs, for `dd-bench plan`: images and how each is made, and the adapt stage's fine-tuning.
+
+        Default: the default plan's images_per_class images per class, text-to-image with the config's
+        num_inference_steps and guidance_scale when it has them, and no adaptation. Override when the method
+        differs (img2img, fine-tuning, images per real shot).
+        """
+        if not self.generates:
+            return MethodCost()
+        cost = MethodCost(images=classes * getattr(config, "images_per_class", 0))
+        for field_name, attr in (("num_inference_steps", "steps"), ("guidance_scale", "guidance_scale")):
+            if field_name in type(config).model_fields:
+                setattr(cost, attr, getattr(config, field_name))
+            else:
+                cost.notes.append(f"{self.name}: no {field_name} in its config; counted as {getattr(cost, attr)}")
+        if type(self).adapt_units is not Method.adapt_units:
+            cost.notes.append(f"{self.name}: its adapt stage declares no cost (Method.cost); not counted")
+        return cost
 
     def classifier_prompts(self, dataset, config: MethodConfig) -> list[str] | None:
         """The class prompts of the classifier's head, by label; None: the dataset's own (DataDream's prompt)."""

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny random models built in code (never downloaded), offline hub, quiet libraries."""
+"""Shared fixtures: offline hub, quiet libraries, the third-party fixture distributions. The stage fixtures
+(tiny_pipe, digits, make_ctx, recording_sampler) come from the datadream_bench.testing pytest plugin."""
 
 import os
 
@@ -11,14 +12,6 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(scope="session")
-def tiny_pipe():
-    """The tiny random Stable Diffusion pipeline, loaded once (the same object the runner gets for "tiny:0")."""
-    from datadream_bench.models.loading import load_sd
-
-    return load_sd("tiny:0")
 
 
 @pytest.fixture

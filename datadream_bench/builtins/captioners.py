@@ -32,13 +32,9 @@ def load_blip(source: str, device: str):
     if key not in _LOADED:
         from transformers import AutoTokenizer, BlipForConditionalGeneration, BlipImageProcessorPil
 
-        from ..models.checkpoint import open_checkpoint
-        from ..models.loading import quiet_libraries, stdout_to_stderr
-
-        quiet_libraries()
-        checkpoint = open_checkpoint(source, "captioner")
+        checkpoint = api.open_model(source, "captioner")
         root = checkpoint.root
-        with stdout_to_stderr():
+        with api.quiet_load():
             model = BlipForConditionalGeneration.from_pretrained(root, local_files_only=True,
                                                                  **checkpoint.load_kwargs())
             tokenizer = AutoTokenizer.from_pretrained(root, local_files_only=True)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ..contract import ClassifierCost  # noqa: F401 - part of the classifier contract
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..datasets.fewshot import FewShot
     from ..datasets.manifest import DatasetManifest, Sample
@@ -56,3 +58,9 @@ class Classifier:
     def evaluate(self, job: TrainJob, state: dict, split: str = "test") -> dict:
         """Metrics on a real split, at least {"top1": percent, "n": samples}."""
         raise TypeError(f"{self.name} does not implement evaluate()")
+
+    def cost(self, config: Any, setting: str, classes: int, synthetic: int, shots: int) -> ClassifierCost | None:
+        """For `dd-bench plan`: the steps, training images seen and val evaluations of one cell's training, given
+        the setting, the class count, synthetic images per class and real shots per class. None: the classifier does
+        not say (its training is not counted)."""
+        return None

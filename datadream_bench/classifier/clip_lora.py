@@ -17,12 +17,10 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from .. import faults
-from ..errors import UsageError
-from ..fingerprint import seed_from
-from ..models.loading import load_clip
+from ..api import UsageError, load_clip, seed_from
 from . import augment, data, model as clip
 from . import schedule as schedules
-from .base import Classifier, ClassifierConfig, TrainJob
+from .base import Classifier, ClassifierConfig, ClassifierCost, TrainJob
 
 SETTINGS = ("synthetic", "synthetic+real", "real", "none")
 
@@ -161,6 +159,17 @@ class ClipLora(Classifier):
         "tiny": {"epochs": 2, "budget_images_per_class": 4, "batch_size": 16, "warmup_epochs": 1, "lr": 1e-3,
                  "eval_every": 1, "eval_batch_size": 256, "workers": 2, "prefetch": 1},
     }
+
+    def cost(self, config: Config, setting: str, classes: int, synthetic: int, shots: int) -> ClassifierCost:
+        """Steps and images seen as train() runs them: the rows of data.plan_rows (shots repeated by
+        schedule.real_repeats) under schedule.schedule's budget, val at its evaluation points."""
+        real = 0 if setting in ("synthetic", "none") else classes * shots * schedules.real_repeats(
+            setting, shots, synthetic, config.budget_images_per_class)
+        rows = (synthetic * classes if setting in ("synthetic", "synthetic+real") else 0) + real
+        if not rows:
+            return ClassifierCost()
+        sched = schedules.schedule(config, rows, classes, setting, shots)
+        return ClassifierCost(steps=sched.steps, images_seen=sched.rows_seen, evaluations=len(sched.evals))
 
     # ---- train ----
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .. import faults
+from ..contract import Adapter, ImageRequest
 from ..fingerprint import seed_from
-from ..method import ImageRequest, Method
+from ..method import Method
 from .filter import ImageFilter, timeout_for
-from .lora import LoraWeights, merged_lora
 from .manifest import MANIFEST, REJECTIONS, ManifestWriter, read_manifest, read_rejections, write_atomic
-from .sampler import Sampler
+from .sampler import AppliedAdapter, Sampler
 
 
 @dataclass
@@ -62,7 +62,8 @@ def generate(
     out_dir: Path,
     *,
     batch_size: int,
-    load_adapter: Callable[[str], LoraWeights],
+    load_adapter: Callable[[Adapter], AppliedAdapter],
+    ctx=None,
     progress: Callable[[str, int, int], None] = lambda what, done, total: None,
     writers: int = 2,
     image_filter: ImageFilter | None = None,
@@ -89,7 +90,6 @@ def generate(
     pending = [r for r in requests if r.id not in done]
     report = GenerationReport(reused=len(requests) - len(pending))
     start = time.perf_counter()
-    components = {"unet": sampler.pipe.unet, "text_encoder": sampler.pipe.text_encoder}
     if rejected is None:
         rejected = read_rejections(rejections) if image_filter is not None else {}
     rejected_before = rejected
@@ -119,14 +119,14 @@ def generate(
             for adapter, group in groupby(pending, key=lambda r: r.adapter):
                 t = time.perf_counter()
                 weights = load_adapter(adapter) if adapter else None
-                with merged_lora(components, weights):
+                with sampler.adapted(weights):
                     report.adapter_seconds += time.perf_counter() - t
                     # Rejected slots go back in the queue, so batches stay full while some slots retry.
                     queue = deque(group)
                     while queue:
                         slots = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
                         batch = [replace(r, seed=candidate_seed(r, attempt[r.id])) for r in slots]
-                        images = method.sample(sampler, batch)
+                        images = method.sample(ctx, sampler, batch)
                         if len(images) != len(batch):
                             raise ValueError(f"{method.name}.sample returned {len(images)} images for {len(batch)}")
                         faults.point("generate.batch")
@@ -219,13 +219,7 @@ def _rates(r: dict) -> dict:
 
 
 def _record(req: ImageRequest, rel: str, path_label: Callable[[str], str] = str) -> dict:
-    return {
-        "id": req.id,
-        "label": req.label,
-        "index": req.index,
-        "seed": req.seed,
-        "prompt": req.prompt,
-        "adapter": req.adapter,
-        "init_image": path_label(req.init_image) if req.init_image else req.init_image,
-        "file": rel,
-    }
+    record = req.record()
+    if req.init_image:
+        record["init_image"] = path_label(req.init_image)
+    return {**record, "file": rel}

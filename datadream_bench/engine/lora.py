@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence, Union
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from ..contract import LoraWeights
 
 # Where DataDream puts LoRA in Stable Diffusion (the diffusers DreamBooth-LoRA recipe).
 UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
@@ -21,29 +23,6 @@ TEXT_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 def sd_lora_targets() -> dict[str, tuple[str, ...]]:
     return {"unet": UNET_TARGETS, "text_encoder": TEXT_TARGETS}
-
-
-@dataclass
-class LoraWeights:
-    """LoRA factors per component ("unet", "text_encoder") in PEFT's key layout, and the scale alpha / rank."""
-
-    tensors: dict[str, torch.Tensor]  # "<component>.<module path>.lora_A.weight" -> (rank, in); lora_B -> (out, rank)
-    rank: int
-    alpha: float
-
-    @property
-    def scale(self) -> float:
-        return self.alpha / self.rank
-
-    def factors(self) -> dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]]:
-        """(component, module path) -> (A, B)."""
-        out = {}
-        for key, a in self.tensors.items():
-            if key.endswith(".lora_A.weight"):
-                stem = key[: -len(".lora_A.weight")]
-                component, module = stem.split(".", 1)
-                out[(component, module)] = (a, self.tensors[stem + ".lora_B.weight"])
-        return out
 
 
 def save_lora(weights: LoraWeights, path: Path) -> dict:
@@ -87,27 +66,56 @@ def _linear(root: torch.nn.Module, path: str, component: str) -> torch.nn.Linear
     return layer
 
 
+# One LoRA, or a weighted combination of LoRAs [(weights, w), ...] merged as sum(w * LoRA).
+LoraMix = Union[LoraWeights, Sequence[tuple[LoraWeights, float]], None]
+
+
+def mix_terms(weights: LoraMix) -> list[tuple[LoraWeights, float]]:
+    """The (LoRA, weight) terms of a mix that change the model: a zero weight adds nothing and is left out, so a
+    mix with weights (1, 0) merges exactly what the first LoRA alone merges."""
+    if weights is None:
+        return []
+    if isinstance(weights, LoraWeights):
+        return [(weights, 1.0)]
+    return [(lora, float(w)) for lora, w in weights if float(w) != 0.0]
+
+
 @contextmanager
 @torch.no_grad()
-def merged_lora(components: dict[str, torch.nn.Module], weights: LoraWeights | None):
-    """Within the block, W <- W + (alpha / r) * B @ A for each targeted layer; afterwards W is restored exactly."""
-    if weights is None:
-        yield
-        return
+def merged_lora(components: dict[str, torch.nn.Module], weights: LoraMix):
+    """Within the block, W <- W + sum_i w_i (alpha_i / r_i) B_i @ A_i for each targeted layer; afterwards W is
+    restored exactly.
+
+    A mix costs what one LoRA costs: each touched layer is saved once and gets one matmul, its factors stacked along
+    the rank (B_1 w_1 s_1 | B_2 w_2 s_2 ...) @ (A_1; A_2 ...).
+    """
+    terms = mix_terms(weights)
+    per_layer: dict[tuple[str, str], list[tuple[torch.Tensor, torch.Tensor, float]]] = {}
+    for lora, w in terms:
+        for key, (a, b) in lora.factors().items():
+            per_layer.setdefault(key, []).append((a, b, w * lora.scale))
     saved = []
     try:
-        for (component, path), (a, b) in weights.factors().items():
+        for (component, path), factors in per_layer.items():
             if component not in components:
                 raise ValueError(f"LoRA targets component {component!r}, not one of {sorted(components)}")
             layer = _linear(components[component], path, component)
             saved.append((layer, layer.weight.detach().clone()))
             w = layer.weight
-            delta = weights.scale * (b.to(w.device, torch.float32) @ a.to(w.device, torch.float32))
-            w.copy_((w.float() + delta).to(w.dtype))
+            w.copy_((w.float() + _delta(factors, w.device)).to(w.dtype))
         yield
     finally:
         for layer, original in saved:
             layer.weight.copy_(original)
+
+
+def _delta(factors: list[tuple[torch.Tensor, torch.Tensor, float]], device) -> torch.Tensor:
+    if len(factors) == 1:  # one LoRA: the same arithmetic as ever, so its images do not change
+        a, b, c = factors[0]
+        return c * (b.to(device, torch.float32) @ a.to(device, torch.float32))
+    b = torch.cat([fb.to(device, torch.float32) * c for _, fb, c in factors], dim=1)
+    a = torch.cat([fa.to(device, torch.float32) for fa, _, _ in factors], dim=0)
+    return b @ a
 
 
 @contextmanager

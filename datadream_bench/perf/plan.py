@@ -1,8 +1,9 @@
 """The cost of a grid before running it: images, FLOPs per stage and GPU time for methods x datasets x shots x seeds.
 
-Everything comes from what a run would use: class counts from the dataset registry, each method's config under the
-profile (images per class, steps, guidance, LoRA epochs and batch), the classifier's config (epochs, batch, val
-every n epochs), and the real backbones' FLOPs (perf.flops). GPU time is FLOPs over an achieved rate per stage.
+Everything comes from what a run would use: class counts from the dataset registry, each method's own account of a
+cell under the profile's config (Method.cost: images, how each is made, fine-tuning steps), the classifier's
+(Classifier.cost: steps, images seen, val evaluations), and the real backbones' FLOPs (perf.flops). GPU time is FLOPs
+over an achieved rate per stage.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
-from ..classifier import schedule as schedules
 from ..errors import UsageError
 from . import costs
 
@@ -107,37 +106,6 @@ class PlanRow:
         return out
 
 
-def _generation(method, config, shots: int, notes: list[str]) -> costs.Generation:
-    default = costs.Generation()
-    strength = getattr(config, "strength", default.strength)
-    if strength is None and callable(getattr(method, "strength", None)):
-        strength = method.strength(config, shots)  # a method whose noise level follows the shot count says it
-    if strength is None:
-        notes.append(f"{method.name}: img2img strength is set per cell; counted as the full schedule (upper bound)")
-        strength = 1.0
-    return costs.Generation(
-        steps=getattr(config, "num_inference_steps", default.steps),
-        guidance_scale=getattr(config, "guidance_scale", default.guidance_scale),
-        strength=strength,
-    )
-
-
-def _adapt_units(method, config, classes: int, shots: int, seed: int) -> list[str] | None:
-    """The method's adapt units, asked of the method itself with a context holding only what a plan knows (class
-    count, shots, seed). None when the method needs more of a cell than that to say."""
-    from ..context import CellContext
-
-    ctx = CellContext(
-        spec=SimpleNamespace(shots=shots, seed=seed, method=method.name), config=config,
-        dataset=SimpleNamespace(classes=[f"class {i}" for i in range(classes)]), fewshot=None, device="meta",
-        dtype=None,
-    )
-    try:
-        return list(method.adapt_units(ctx))
-    except Exception:  # noqa: BLE001 - a method free to look at anything of its cell; the plan says it cannot tell
-        return None
-
-
 def _split_sizes(dataset: str) -> tuple[int, int] | None:
     """(val, test) images of a paper dataset's CoOp split; None for datasets the registry has no sizes for."""
     from ..datasets.registry import DATASETS
@@ -149,53 +117,47 @@ def _split_sizes(dataset: str) -> tuple[int, int] | None:
     return (val or round(train * info.val_fraction)), test
 
 
-def plan_cell(row: PlanRow, method, config, clf_config, seed: int) -> None:
-    """Add one seed's work of (method, dataset, shots) to row."""
+def method_cost(method, config, classes: int, shots: int):
+    """The method's own account of a cell (Method.cost), checked: a plan never guesses at config field names."""
+    from ..contract import MethodCost
+    from ..validation import ContractError, origin
+
+    cost = method.cost(config, classes, shots)
+    if not isinstance(cost, MethodCost):
+        raise ContractError(f"{origin(method)}: method {method.name!r}: cost() returned {type(cost).__name__}; it "
+                            "must return an api.MethodCost")
+    return cost
+
+
+def plan_cell(row: PlanRow, method, config, classifier, clf_config) -> None:
+    """Add one seed's work of (method, dataset, shots) to row, from the method's and the classifier's cost hooks."""
     classes, shots = row.classes, row.shots
-    ipc = getattr(config, "images_per_class", 0) if method.generates else 0
-    if method.generates and not ipc:
-        row.notes.append(f"{method.name}: no images_per_class in its config; generation not counted")
-    images = ipc * classes
-    row.images += images
-    if images:
-        row.flops["generate"] += images * costs.image_flops(_generation(method, config, shots, row.notes))
-        if getattr(config, "filter_max_attempts", 1) > 1 and (getattr(config, "clip_filter", True)
-                                                               and getattr(config, "filter_model", None) != ""):
-            bound = ("up to filter_class_budget more per class" if getattr(config, "filter_timeout", "image") == "class"
-                     else "up to filter_max_attempts each")
-            row.notes.append(f"{method.name}: each image counted once; images its filter rejects cost more "
-                             f"({bound}), and the filter's own CLIP is not counted")
+    cost = method_cost(method, config, classes, shots)
+    row.notes.extend(cost.notes)
+    row.images += cost.images
+    if cost.images:
+        g = costs.Generation(steps=cost.steps, guidance_scale=cost.guidance_scale, strength=cost.strength)
+        row.flops["generate"] += cost.images * costs.image_flops(g)
+    row.adapt_steps += cost.adapt_steps
+    if cost.adapt_images:
+        row.flops["adapt"] += cost.adapt_images * costs.sd_lora_step_flops(1, cost.adapt_text_encoder)
 
-    units = _adapt_units(method, config, classes, shots, seed)
-    if units is None:
-        row.notes.append(f"{method.name}: adapt units need a full cell; adaptation not counted")
-    elif units:
-        epochs, batch = getattr(config, "epochs", None), getattr(config, "train_batch_size", None)
-        if epochs is None or batch is None:
-            row.notes.append(f"{method.name}: its adapt stage (not LoRA epochs: captioning, say) is not counted")
-        else:
-            per_unit = max(1, round(shots * classes / len(units)))  # images each unit trains on
-            row.adapt_steps += len(units) * epochs * math.ceil(per_unit / batch)
-            per_image = costs.sd_lora_step_flops(1, getattr(config, "train_text_encoder", True))
-            row.flops["adapt"] += len(units) * epochs * per_unit * per_image
-
+    synthetic = cost.images // classes if classes else 0
     for setting in row.settings:
-        # The classifier's own rule for rows and steps (classifier.schedule), so plan and training agree.
-        real = 0 if setting in ("synthetic", "none") else classes * shots * schedules.real_repeats(
-            setting, shots, ipc, getattr(clf_config, "budget_images_per_class", ipc))
-        n = (images if setting in ("synthetic", "synthetic+real") else 0) + real
-        if n:
-            sched = schedules.schedule(clf_config, n, classes, setting, shots)
-            row.classifier_steps += sched.steps
-            row.flops["classifier"] += (sched.rows_seen * costs.classifier_step_flops(1, 0)
-                                        + sched.steps * costs.classifier_step_flops(0, classes))
+        clf = classifier.cost(clf_config, setting, classes, synthetic, shots)
+        if clf is None:
+            row.notes.append(f"classifier {classifier.name}: declares no cost (Classifier.cost); training not counted")
+            continue
+        row.notes.extend(clf.notes)
+        row.classifier_steps += clf.steps
+        row.flops["classifier"] += (clf.images_seen * costs.classifier_step_flops(1, 0)
+                                    + clf.steps * costs.classifier_step_flops(0, classes))
         sizes = _split_sizes(row.dataset)
         if sizes is None:
             row.notes.append(f"{row.dataset}: split sizes unknown; evaluation not counted")
             continue
         val, test = sizes
-        evals = len(sched.evals) if n else 0
-        row.flops["classifier"] += costs.classifier_eval_flops(test + evals * val, classes)
+        row.flops["classifier"] += costs.classifier_eval_flops(test + clf.evaluations * val, classes)
 
 
 def plan(methods: list[str], datasets: list[str], shots: list[int], seeds: list[int], *, profile: str = "paper",
@@ -212,8 +174,8 @@ def plan(methods: list[str], datasets: list[str], shots: list[int], seeds: list[
         raise UsageError("no seeds given")
     profile_obj = get_profile(profile)
     registry = load_registry()
-    method_names = expand(methods, registry.methods, "method")
-    dataset_names = expand(datasets, registry.datasets, "dataset", include=lambda a: a.needs_data_root)
+    method_names = expand(methods, registry.methods, "method", registry=registry)
+    dataset_names = expand(datasets, registry.datasets, "dataset")
     clf = registry.get("classifiers", classifier)
     method_objs = {m: registry.get("methods", m) for m in method_names}
     per_method, for_clf = route_overrides(overrides or {}, {m: o.Config for m, o in method_objs.items()}, clf.name)
@@ -232,8 +194,8 @@ def plan(methods: list[str], datasets: list[str], shots: list[int], seeds: list[
                 row = PlanRow(m, d, k, len(seeds), classes, settings_for(obj, settings))
                 if not row.settings:
                     continue
-                for seed in seeds:
-                    plan_cell(row, obj, configs[m], clf_config, seed)
+                for _ in seeds:
+                    plan_cell(row, obj, configs[m], clf, clf_config)
                 row.notes = sorted(set(row.notes))
                 row.seconds = {s: row.flops[s] / (rates.tflops[s] * 1e12) for s in STAGES}
                 rows.append(row)

@@ -50,6 +50,7 @@ class Engine:
     batch_size: int
     class_names: tuple[str, ...] | None = None
     path_label: Callable[[str], str] = str  # how an init image's path is recorded in the manifest
+    ctx: object = None  # the cell's CellContext, handed to the method's sample()
 
 
 class GeneratedSet:
@@ -144,7 +145,7 @@ class GeneratedSet:
                             image_filter=engine.image_filter, candidate_seed=engine.candidate_seed,
                             class_names=engine.class_names, manifest=self.piece(block),
                             rejections=self.piece_rejections(block), done=done, rejected=rejected,
-                            path_label=engine.path_label,
+                            path_label=engine.path_label, ctx=engine.ctx,
                             progress=lambda what, n, m: progress("generate", made + n, total))
             report.images += part.images
             report.adapter_seconds += part.adapter_seconds

@@ -26,6 +26,7 @@ from ..profiles import get_profile
 from ..spec import CellSpec, RunRequest
 from ..store import ResultsStore
 from ..store.planned import PlannedCells
+from ..validation import check_required_models
 from .cell import DTYPES, Cell
 from .events import CellOutcome, Reporter
 from .workdir import WorkDir
@@ -46,11 +47,13 @@ class GridOutcome:
         return self.with_status("failed")
 
 
-def expand(names: list[str], table: dict, kind: str, include=lambda obj: True) -> list[str]:
+def expand(names: list[str], table: dict, kind: str, include=lambda obj: True, registry=None) -> list[str]:
     out: list[str] = []
     for name in names:
         chosen = [n for n, obj in table.items() if include(obj)] if name == "all" else [name]
         for n in chosen:
+            if n not in table and registry is not None:
+                registry.get(kind + "s", n)  # says why an installed plugin's entry is not usable
             if n not in table:
                 valid = ", ".join(sorted(table)) or "(none installed)"
                 raise UsageError(f"unknown {kind} {n!r}; valid {kind}s: {valid}, or all")
@@ -71,7 +74,11 @@ def plan_grid(request: RunRequest, registry: Registry,
     """progress: told how the dataset checks go (they read every file once; a large dataset takes a while)."""
     check_request(request)  # values, device, work dir and store: before any name is resolved or file read
     profile = get_profile(request.profile)
-    methods = {m: registry.get("methods", m) for m in expand(request.methods, registry.methods, "method")}
+    for plugin in registry.plugins:  # "all" means every usable method: say which plugins were left out and why
+        if plugin.error:
+            log.warning("plugin %s is not used: %s", plugin.name, plugin.error)
+    methods = {m: registry.get("methods", m)
+               for m in expand(request.methods, registry.methods, "method", registry=registry)}
     classifier = registry.get("classifiers", request.classifier)
     datasets = dataset_keys(request, registry, profile)
     shots = request.shots or [profile.default_shots]
@@ -224,7 +231,7 @@ def method_models(name: str, method, config, clip_model: str, models: ModelCheck
     """setting -> (source, kind, fingerprint) of each model the method's required_models(config, clip_model) names
     as (setting, kind, source); a missing or unreadable one is a usage error naming the setting."""
     out = {}
-    for setting, kind, source in method.required_models(config, clip_model):
+    for setting, kind, source in check_required_models(method, method.required_models(config, clip_model)):
         try:
             out[setting] = (source, kind, models.fingerprint(source, kind, "fp32", f"{name}.{setting}"))
         except ModelNotFoundError as e:

@@ -13,12 +13,15 @@ from .. import faults
 from ..artifacts import CorruptArtifact, check_file, read_record, report_corrupt, sweep_temps, write_record, write_with
 from ..classifier.base import Classifier, TrainJob
 from ..context import CellContext
+from ..contract import adapter_units
 from ..datasets.manifest import Sample
+from ..engine.artifacts import AdapterLoader, load_adaptation, save_tensors
 from ..engine.generate import GenerationReport, check_requests
-from ..engine.lora import load_lora, save_lora
+from ..engine.lora import save_lora
 from ..engine.prompts import check_prompts_fit
 from ..engine.sampler import Sampler
 from ..method import Method
+from ..validation import check_state, check_units
 from .claims import claim_or_wait, try_claim
 from .generation import Engine, GeneratedSet
 from .workdir import portable_path, safe_name
@@ -32,9 +35,7 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
     Each unit is made under its own claim, so processes sharing the work dir split the units between them; a unit
     another process holds is waited for last. A unit's record (written last, with the size and digest of its LoRA
     file) is checked before reuse: a damaged record or LoRA file is reported with its path and made again."""
-    units = method.adapt_units(ctx)
-    if len(set(units)) != len(units):
-        raise ValueError(f"{method.name}.adapt_units returned duplicate unit names")
+    units = check_units(method, method.adapt_units(ctx))
     if only is not None:
         units = [u for u in units if u in set(only)]
     reported: set[str] = set()
@@ -46,10 +47,12 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
             return None
         try:
             record = read_record(record_path)
-            if record.get("lora") is not None:
-                problem = check_file(stem.with_suffix(".safetensors"), record["lora"])
-                if problem:
-                    raise CorruptArtifact(stem.with_suffix(".safetensors"), problem)
+            for part in ("lora", "tensors"):  # the unit's files: its LoRA, its learned tokens and tensors
+                if record.get(part) is not None:
+                    path = folder / record[part]["file"]
+                    problem = check_file(path, record[part])
+                    if problem:
+                        raise CorruptArtifact(path, problem)
             return record
         except CorruptArtifact as e:
             if str(e) not in reported:
@@ -67,7 +70,8 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
             lora = {"file": stem.with_suffix(".safetensors").name,
                     **save_lora(result.lora, stem.with_suffix(".safetensors"))}
         faults.point("adapt.saved")
-        record = {"unit": unit, "lora": lora, "data": result.data, "seconds": time.perf_counter() - start}
+        record = {"unit": unit, "lora": lora, "tensors": save_tensors(result, stem), "data": result.data,
+                  "seconds": time.perf_counter() - start}
         write_record(stem.with_suffix(".json"), record)  # last: its presence means the unit is finished
         return record
 
@@ -99,7 +103,7 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
             records[unit] = finished(unit)
     lora_files: dict[str, Path] = {}
     for unit in units:
-        ctx.adaptations[unit] = records[unit]["data"]
+        ctx.adaptations[unit] = load_adaptation(folder, records[unit])
         if records[unit]["lora"] is not None:
             lora_files[unit] = folder / records[unit]["lora"]["file"]
     ctx.progress("adapt", len(units), len(units))
@@ -109,7 +113,8 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
 def plan_images(method: Method, ctx: CellContext, folder: Path, lora_files: dict[str, Path]) -> GeneratedSet:
     requests = method.plan(ctx)
     check_requests(requests)
-    unknown = sorted({r.adapter for r in requests if r.adapter is not None} - set(lora_files))
+    loader = AdapterLoader(lora_files, ctx.adaptations)
+    unknown = sorted({u for r in requests for u, _ in adapter_units(r.adapter) if not loader.known(u)})
     if unknown:
         raise ValueError(f"{method.name}.plan names adapters that the adapt stage did not produce: {unknown[:5]}")
     return GeneratedSet(folder, requests)
@@ -122,13 +127,13 @@ def engine_factory(method: Method, ctx: CellContext, images: GeneratedSet, lora_
         check_prompts_fit(pipe.tokenizer, sorted({r.prompt for r in images.requests}), f"{method.name} prompts")
         # A filtering method's models load here, before the first image (plan_grid already checked they exist).
         image_filter = method.image_filter(ctx)
-        sampler = Sampler(pipe, ctx.device, ctx.dtype, config=ctx.config, context=ctx)
+        sampler = Sampler(pipe, ctx.device, ctx.dtype)
 
         def candidate_seed(r, attempt: int) -> int:  # a filtered slot's later candidates: from id and attempt only
             return r.seed if attempt == 0 else ctx.image_seed(r.label, r.index, attempt)
 
-        return Engine(sampler, lambda unit: load_lora(lora_files[unit]), image_filter, candidate_seed, batch_size,
-                      tuple(ctx.dataset.classes), lambda p: portable_path(p, roots["work_dir"]))
+        return Engine(sampler, AdapterLoader(lora_files, ctx.adaptations), image_filter, candidate_seed, batch_size,
+                      tuple(ctx.dataset.classes), lambda p: portable_path(p, roots["work_dir"]), ctx=ctx)
 
     return build
 
@@ -186,7 +191,7 @@ def train(classifier: Classifier, job: TrainJob, folder: Path) -> tuple[dict, bo
         folder.mkdir(parents=True, exist_ok=True)
         sweep_temps(folder)
         faults.point("train.start")
-        state = classifier.train(job)
+        state = check_state(classifier, classifier.train(job))
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         digest = write_with(state_path, lambda tmp: save_file(tensors, tmp))
         faults.point("train.saved")

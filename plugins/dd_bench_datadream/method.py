@@ -9,7 +9,6 @@ from __future__ import annotations
 from datadream_bench import api
 
 from .config import DataDreamConfig
-from .trainer import Example, LoraTrainer
 
 DATASET_UNIT = "all-classes"
 
@@ -27,43 +26,45 @@ TINY = {
 }
 
 
-def generation_config(sampler):
-    """The cell's method config, which the runner hands to sample() on the sampler."""
-    config = getattr(sampler, "config", None)
-    if config is None:
-        raise TypeError("sample() needs the cell's method config on the sampler (sampler.config); none was given")
-    return config
+def finetuner(pipe, examples: list[api.Example], config: DataDreamConfig, seed: int) -> api.Finetuner:
+    """The DreamBooth-LoRA recipe with DataDream's settings: LoRA on the UNet's attention (and the text encoder's),
+    random crops, no flips, AdamW with linear warm-up and cosine decay, gradients clipped."""
+    targets = api.sd_lora_targets()
+    components = ("unet", "text_encoder") if config.train_text_encoder else ("unet",)
+    schedule = api.Schedule(lr=config.lr, epochs=config.epochs, batch_size=config.train_batch_size,
+                            warmup_steps=config.warmup_steps, betas=(config.adam_beta1, config.adam_beta2),
+                            weight_decay=config.weight_decay, eps=config.adam_epsilon,
+                            max_grad_norm=config.max_grad_norm)
+    lora = api.LoraSpec(config.rank, config.alpha, {c: targets[c] for c in components})
+    return api.Finetuner(pipe, examples, schedule, seed=seed, views=api.Views(crop="random"), lora=lora)
 
 
 class _DataDream(api.Method):
     Config = DataDreamConfig
     profile_defaults = {"demo": DEMO, "tiny": TINY}
 
-    def train_unit(self, ctx: api.CellContext, unit: str, examples: list[Example]) -> api.Adaptation:
-        pipe = ctx.sd_pipeline()
-        with LoraTrainer(pipe, examples, ctx.config, seed=api.seed_from("datadream-adapt", ctx.spec.seed, unit)) as t:
+    def train_unit(self, ctx: api.CellContext, unit: str, examples: list[api.Example]) -> api.Adaptation:
+        seed = api.seed_from("datadream-adapt", ctx.spec.seed, unit)
+        with finetuner(ctx.sd_pipeline(), examples, ctx.config, seed) as t:
             # One progress line for the steps of whichever unit is training (the runner counts the units).
             losses = t.train(progress=lambda done, total: ctx.progress("LoRA steps", done, total))
-            weights = t.weights()
-        tail = max(1, len(losses) // 10)
-        return api.Adaptation(
-            lora=weights,
-            data={
-                "images": len(examples),
-                "steps": len(losses),
-                "loss_first_tenth": sum(losses[:tail]) / tail,  # the loss is noisy step to step: average a tenth
-                "loss_last_tenth": sum(losses[-tail:]) / tail,
-            },
-        )
+            weights = t.lora_weights()
+        return api.Adaptation(lora=weights, data={"images": len(examples), **api.losses_summary(losses)})
 
-    def examples(self, ctx: api.CellContext, label: int) -> list[Example]:
-        return [Example(s.path, ctx.prompt(label)) for s in ctx.fewshot.shots[label]]
+    def examples(self, ctx: api.CellContext, label: int) -> list[api.Example]:
+        return [api.Example(s.path, ctx.prompt(label)) for s in ctx.fewshot.shots[label]]
 
-    def sample(self, sampler: api.Sampler, batch: list[api.ImageRequest]):
-        config = generation_config(sampler)
+    def sample(self, ctx: api.CellContext, sampler: api.Sampler, batch: list[api.ImageRequest]):
         return sampler.text_to_image(
-            batch, num_inference_steps=config.num_inference_steps, guidance_scale=config.guidance_scale
+            batch, num_inference_steps=ctx.config.num_inference_steps, guidance_scale=ctx.config.guidance_scale
         )
+
+    def unit_cost(self, config: DataDreamConfig, classes: int, units: int, images_per_unit: int) -> api.MethodCost:
+        steps_per_epoch = -(-images_per_unit // config.train_batch_size)
+        return api.MethodCost(images=classes * config.images_per_class, steps=config.num_inference_steps,
+                              guidance_scale=config.guidance_scale, adapt_steps=units * config.epochs * steps_per_epoch,
+                              adapt_images=units * config.epochs * images_per_unit,
+                              adapt_text_encoder=config.train_text_encoder)
 
 
 class DataDreamClassWise(_DataDream):
@@ -75,6 +76,9 @@ class DataDreamClassWise(_DataDream):
 
     def adapt(self, ctx: api.CellContext, unit: str) -> api.Adaptation:
         return self.train_unit(ctx, unit, self.examples(ctx, ctx.class_of_unit(unit)))
+
+    def cost(self, config: DataDreamConfig, classes: int, shots: int) -> api.MethodCost:
+        return self.unit_cost(config, classes, units=classes, images_per_unit=shots)
 
     def plan(self, ctx: api.CellContext) -> list[api.ImageRequest]:
         n = ctx.config.images_per_class
@@ -97,6 +101,9 @@ class DataDreamDatasetWise(_DataDream):
             raise api.UsageError(f"{self.name}: no adapt unit {unit!r}; its one unit is {DATASET_UNIT!r}")
         examples = [e for label in range(len(ctx.dataset.classes)) for e in self.examples(ctx, label)]
         return self.train_unit(ctx, unit, examples)
+
+    def cost(self, config: DataDreamConfig, classes: int, shots: int) -> api.MethodCost:
+        return self.unit_cost(config, classes, units=1, images_per_unit=classes * shots)
 
     def plan(self, ctx: api.CellContext) -> list[api.ImageRequest]:
         n = ctx.config.images_per_class

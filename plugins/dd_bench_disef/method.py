@@ -61,13 +61,13 @@ class Disef(api.Method):
                                     "shot_digests": [_digest(s.path) for s in shots], "captions": captions})
 
     def captions(self, ctx: api.CellContext, label: int) -> list[str]:
-        data = ctx.adaptations.get(api.class_unit(label))
-        if data is None:
+        adaptation = ctx.adaptations.get(api.class_unit(label))
+        if adaptation is None:
             raise RuntimeError(f"{self.name}: no captions for class {label}; the adapt stage must run before plan()")
         # By content: the same shots under another spelling of the data root (or another copy) are the same shots.
-        if data.get("shot_digests") != [_digest(s.path) for s in ctx.fewshot.shots[label]]:
+        if adaptation.data.get("shot_digests") != [_digest(s.path) for s in ctx.fewshot.shots[label]]:
             raise RuntimeError(f"{self.name}: the captions of class {label} were made for other shots")
-        return data["captions"]
+        return adaptation.data["captions"]
 
     def plan(self, ctx: api.CellContext) -> list[api.ImageRequest]:
         """Image i of a class starts from shot i mod k; its prompt is the caption at the same place of the class's
@@ -83,13 +83,21 @@ class Disef(api.Method):
                                             init_image=shots[i % len(shots)].path))
         return requests
 
-    def sample(self, sampler: api.Sampler, batch: list[api.ImageRequest]):
-        config = sampler.config
-        if config is None:
-            raise TypeError("sample() needs the cell's method config on the sampler (sampler.config); none was given")
+    def sample(self, ctx: api.CellContext, sampler: api.Sampler, batch: list[api.ImageRequest]):
+        config = ctx.config
         return sampler.image_to_image(batch, strength=config.strength, num_inference_steps=config.num_inference_steps,
                                       guidance_scale=config.guidance_scale, scheduler=config.scheduler,
                                       fit=config.init_fit)
+
+    def cost(self, config: DisefConfig, classes: int, shots: int) -> api.MethodCost:
+        notes = [f"{self.name}: captioning (the adapt stage) is not counted"]
+        if config.clip_filter:
+            bound = ("up to filter_class_budget more per class" if config.filter_timeout == "class"
+                     else "up to filter_max_attempts each")
+            notes.append(f"{self.name}: each image counted once; images its filter rejects cost more ({bound}), "
+                         "and the filter's own CLIP is not counted")
+        return api.MethodCost(images=classes * config.images_per_class, steps=config.num_inference_steps,
+                              guidance_scale=config.guidance_scale, strength=config.strength, notes=notes)
 
     def image_filter(self, ctx: api.CellContext):
         if not ctx.config.clip_filter:

@@ -33,14 +33,17 @@ class IsSynth(api.Method):
                 requests.append(ctx.request(label, i, init_image=shots[i % len(shots)].path))
         return requests
 
-    def sample(self, sampler: api.Sampler, batch: list[api.ImageRequest]):
-        config, ctx = sampler.config, sampler.context
-        if config is None or ctx is None:
-            raise TypeError("sample() needs the cell's config and context on the sampler (sampler.config, "
-                            "sampler.context); the runner sets both")
+    def sample(self, ctx: api.CellContext, sampler: api.Sampler, batch: list[api.ImageRequest]):
+        config = ctx.config
         return sampler.image_to_image(batch, strength=self.strength(config, ctx.fewshot.k),
                                       num_inference_steps=config.num_inference_steps,
                                       guidance_scale=config.guidance_scale, fit=config.init_fit)
+
+    def cost(self, config: IsSynthConfig, classes: int, shots: int) -> api.MethodCost:
+        return api.MethodCost(images=classes * config.images_per_class, steps=config.num_inference_steps,
+                              guidance_scale=config.guidance_scale, strength=self.strength(config, shots),
+                              notes=[f"{self.name}: its filter's retries and CLIP are not counted"]
+                              if config.clip_filter else [])
 
     def required_models(self, config: IsSynthConfig, clip_model: str) -> list[tuple[str, str, str]]:
         return [("filter_model", "clip", config.filter_model or clip_model)] if config.clip_filter else []

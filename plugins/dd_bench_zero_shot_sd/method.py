@@ -22,10 +22,7 @@ class ZeroShotSD(api.Method):
     profile_defaults = {"demo": {"images_per_class": 40, "num_inference_steps": 25},
                         "tiny": {"images_per_class": 4, "num_inference_steps": 5}}
 
-    def sample(self, sampler: api.Sampler, batch: list[api.ImageRequest]):
-        config = getattr(sampler, "config", None)
-        if config is None:
-            raise TypeError("sample() needs the cell's method config on the sampler (sampler.config); none was given")
+    def sample(self, ctx: api.CellContext, sampler: api.Sampler, batch: list[api.ImageRequest]):
         return sampler.text_to_image(
-            batch, num_inference_steps=config.num_inference_steps, guidance_scale=config.guidance_scale
+            batch, num_inference_steps=ctx.config.num_inference_steps, guidance_scale=ctx.config.guidance_scale
         )

@@ -23,4 +23,5 @@ def test_cpu_script_runs_and_both_sides_agree(tmp_path):
     assert r["lora_step"]["max_abs_diff"] < 1e-4
     assert r["loader"]["identical_batches"]
     assert r["text"]["max_abs_diff"] < 1e-5 and r["text"]["tokens"] < r["text"]["context"]
+    assert r["lora_mix"]["one_zero_equals_one"]
     assert "| engine vs reference-style loop" in proc.stdout  # the table a person reads

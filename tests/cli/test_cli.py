@@ -80,7 +80,7 @@ def test_usage_errors_exit_2(tmp_path):
 def test_a_failed_cell_exits_1_and_the_others_still_run(tmp_path, example_plugin, monkeypatch):
     import dd_bench_example
 
-    def broken(self, sampler, batch):
+    def broken(self, ctx, sampler, batch):
         raise RuntimeError("simulated crash")
 
     monkeypatch.setattr(dd_bench_example.ExampleMethod, "sample", broken)

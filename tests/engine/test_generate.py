@@ -20,7 +20,7 @@ class TextMethod(Method):
     def __init__(self, steps=3, fail_after=None):
         self.steps, self.calls, self.fail_after = steps, [], fail_after
 
-    def sample(self, sampler, batch):
+    def sample(self, ctx, sampler, batch):
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt("killed mid-generation")
         self.calls.append([r.id for r in batch])
@@ -140,8 +140,8 @@ def test_torn_manifest_line_and_missing_file_are_not_counted(tiny_pipe, tmp_path
 
 def test_a_method_returning_the_wrong_count_fails_loudly(tiny_pipe, tmp_path):
     class Short(TextMethod):
-        def sample(self, sampler, batch):
-            return super().sample(sampler, batch)[:-1]
+        def sample(self, ctx, sampler, batch):
+            return super().sample(ctx, sampler, batch)[:-1]
 
     with pytest.raises(ValueError, match="returned 1 images for 2"):
         run(Short(), tiny_pipe, tmp_path, batch_size=2)

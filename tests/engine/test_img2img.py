@@ -136,3 +136,41 @@ def test_pad_to_square_centres_the_image_and_resizes():
     assert (crop == (200, 100, 50)).all()
     with pytest.raises(UsageError, match="fit"):
         fit_square(img, 8, "squash")
+
+
+def test_each_request_at_its_own_strength_is_the_image_made_at_that_strength_alone(tiny_pipe, init_paths):
+    from dataclasses import replace
+
+    sampler = Sampler(tiny_pipe, "cpu", torch.float32)
+    strengths = [1.0, 0.25, 0.75]
+    batch = [replace(r, strength=s) for r, s in zip(requests(init_paths), strengths)]
+    mixed = sampler.image_to_image(batch, num_inference_steps=4, guidance_scale=2.0)
+    listed = sampler.image_to_image(requests(init_paths), strength=strengths, num_inference_steps=4,
+                                    guidance_scale=2.0)
+    for i, (r, s) in enumerate(zip(requests(init_paths), strengths)):
+        alone = sampler.image_to_image([r], strength=s, num_inference_steps=4, guidance_scale=2.0)[0]
+        assert_same_image(mixed[i], alone)
+        assert_same_image(listed[i], alone)
+    with pytest.raises(ValueError, match="carry none"):
+        sampler.image_to_image(requests(init_paths), num_inference_steps=4, guidance_scale=2.0)
+    with pytest.raises(ValueError, match="3 strengths for 2"):
+        sampler.image_to_image(requests(init_paths)[:2], strength=strengths, num_inference_steps=4,
+                               guidance_scale=2.0)
+
+
+def test_prompt_embeddings_and_initial_latents_are_entries_of_the_sampler(tiny_pipe, init_paths):
+    sampler = Sampler(tiny_pipe, "cpu", torch.float32)
+    batch = requests(init_paths)[:2]
+    by_prompt = sampler.text_to_image(batch, num_inference_steps=3, guidance_scale=2.0)
+    embeds = sampler.encode_prompts([r.prompt for r in batch])
+    by_embeds = sampler.text_to_image(batch, num_inference_steps=3, guidance_scale=2.0, prompt_embeds=embeds)
+    by_latents = sampler.text_to_image(batch, num_inference_steps=3, guidance_scale=2.0, latents=sampler.noise(batch))
+    for a, b, c in zip(by_prompt, by_embeds, by_latents):
+        assert np.array_equal(arr(a), arr(b)) and np.array_equal(arr(a), arr(c))
+    other = sampler.text_to_image(batch, num_inference_steps=3, guidance_scale=2.0,
+                                  latents=sampler.noise(requests(init_paths, seed0=7)[:2]))
+    assert not np.array_equal(arr(other[0]), arr(by_prompt[0]))
+    img2img = sampler.image_to_image(batch, strength=0.5, num_inference_steps=4, guidance_scale=2.0)
+    img2img_embeds = sampler.image_to_image(batch, strength=0.5, num_inference_steps=4, guidance_scale=2.0,
+                                            prompt_embeds=embeds)
+    assert all(np.array_equal(arr(a), arr(b)) for a, b in zip(img2img, img2img_embeds))

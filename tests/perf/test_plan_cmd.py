@@ -94,23 +94,35 @@ def test_generation_dominates_the_paper_grid():
     assert flops.unet_forward() > 0
 
 
-def test_img2img_strength_from_the_config_or_from_the_method():
-    from types import SimpleNamespace
+def test_img2img_strength_comes_from_each_method_cost_hook():
+    out = plan_json("-m", "issynth,disef", "-d", "eurosat", "--seeds", "0", "--shots", "4,16")
+    rows = {(r["method"], r["shots"]): r for r in out["rows"]}
+    per_image = {key: r["flops"]["generate"] / r["images"] for key, r in rows.items()}
+    # issynth: 50 steps at its shot-count strength (0.35 at 4 shots, 0.15 at 16), guidance 3
+    assert per_image[("issynth", 4)] == pytest.approx(costs.image_flops(costs.Generation(50, 3.0, 0.35)))
+    assert per_image[("issynth", 16)] == pytest.approx(costs.image_flops(costs.Generation(50, 3.0, 0.15)))
+    # disef: 20 DPM-Solver++ steps at 0.75 whatever the shots, guidance 8
+    assert per_image[("disef", 4)] == per_image[("disef", 16)] == pytest.approx(
+        costs.image_flops(costs.Generation(20, 8.0, 0.75)))
 
-    from datadream_bench.perf.plan import _generation
 
-    notes = []
-    fixed = _generation(SimpleNamespace(name="m"), SimpleNamespace(num_inference_steps=20, strength=0.75), 4, notes)
-    assert fixed.unet_passes == 2 * 15 and fixed.img2img and not notes
+def test_dataset_all_includes_datasets_that_need_no_data_root():
+    out = plan_json("-m", "zero-shot-sd", "-d", "all", "--seeds", "0", "--rate", "100")
+    datasets = {r["dataset"] for r in out["rows"]}
+    assert "demo-digits" in datasets and "imagenet" in datasets and len(datasets) == 11
 
-    class ByShots:
-        name = "by-shots"
 
-        def strength(self, config, shots):
-            return {16: 0.15, 4: 0.35}[shots]
+def test_a_method_without_a_cost_hook_is_counted_from_the_default_plan_or_noted():
+    from datadream_bench import api
 
-    config = SimpleNamespace(num_inference_steps=50, guidance_scale=3.0, strength=None)
-    assert _generation(ByShots(), config, 16, notes).unet_passes == 2 * 7
-    assert _generation(ByShots(), config, 4, notes).unet_passes == 2 * 17
-    unknown = _generation(SimpleNamespace(name="x"), config, 4, notes)
-    assert unknown.unet_passes == 2 * 50 and "upper bound" in notes[-1]
+    class Plain(api.Method):
+        name = "plain"
+
+        class Config(api.MethodConfig):
+            images_per_class: int = api.Field(7, description="images per class")
+
+        def sample(self, ctx, sampler, batch):
+            return sampler.text_to_image(batch, num_inference_steps=3, guidance_scale=1.0)
+
+    cost = Plain().cost(Plain.Config(), classes=10, shots=4)
+    assert cost.images == 70 and cost.steps == 50 and any("num_inference_steps" in n for n in cost.notes)

@@ -12,8 +12,8 @@ from datadream_bench.engine.lora import merged_lora, unmerged_lora
 from datadream_bench.method import stage_fields
 from dd_bench_datadream import method as dd_method
 from dd_bench_datadream.config import DataDreamConfig
-from dd_bench_datadream.method import DATASET_UNIT, DataDreamClassWise, DataDreamDatasetWise
-from dd_bench_datadream.trainer import Example, LoraTrainer
+from dd_bench_datadream.method import DATASET_UNIT, DataDreamClassWise, DataDreamDatasetWise, finetuner
+from datadream_bench.api import Example
 
 CLS, DSET = DataDreamClassWise(), DataDreamDatasetWise()
 
@@ -53,17 +53,18 @@ def digit_examples(digits, label, k):
 def test_training_lowers_the_loss_on_a_fixed_probe_batch(tiny_pipe, digits):
     examples = digit_examples(digits, 0, 4)
     config = DataDreamConfig(lr=3e-3, warmup_steps=0, epochs=100, train_batch_size=4)
-    with LoraTrainer(tiny_pipe, examples, config, seed=0) as trainer:
+    with finetuner(tiny_pipe, examples, config, seed=0) as trainer:
         g = torch.Generator().manual_seed(1234)
         idx = list(range(len(examples)))
         latents = trainer.latents(idx, g)
         noise = torch.randn(latents.shape, generator=g)
         t = torch.tensor([100, 300, 600, 900])
+        rows = trainer.prompt_rows(idx)
         with torch.no_grad():
-            before = float(trainer.loss(latents, noise, t, idx))
+            before = float(trainer.loss(latents, noise, t, rows))
         trainer.train(steps=40)
         with torch.no_grad():
-            after = float(trainer.loss(latents, noise, t, idx))
+            after = float(trainer.loss(latents, noise, t, rows))
     assert after < 0.9 * before, (before, after)
 
 
@@ -71,7 +72,7 @@ def test_steps_are_epochs_times_batches_per_epoch(tiny_pipe, digits):
     examples = digit_examples(digits, 1, 5)
     config = DataDreamConfig(epochs=3, train_batch_size=2, warmup_steps=0)
     seen = []
-    with LoraTrainer(tiny_pipe, examples, config, seed=0) as trainer:
+    with finetuner(tiny_pipe, examples, config, seed=0) as trainer:
         assert trainer.total_steps == 9  # 3 epochs x ceil(5 / 2)
         losses = trainer.train(progress=lambda done, total: seen.append((done, total)))
     assert len(losses) == 9
@@ -80,8 +81,8 @@ def test_steps_are_epochs_times_batches_per_epoch(tiny_pipe, digits):
 
 def test_lora_layers_and_targets_follow_the_recipe(tiny_pipe, digits):
     config = DataDreamConfig(epochs=1, warmup_steps=0, rank=4, alpha=8.0)
-    with LoraTrainer(tiny_pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
-        weights = trainer.weights()
+    with finetuner(tiny_pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
+        weights = trainer.lora_weights()
         assert all(p.dtype == torch.float32 and p.requires_grad for p in trainer.params)
     assert (weights.rank, weights.alpha) == (4, 8.0)
     modules = {key.rsplit(".lora_", 1)[0] for key in weights.tensors}
@@ -98,9 +99,9 @@ def test_lora_layers_and_targets_follow_the_recipe(tiny_pipe, digits):
 
 def test_text_encoder_lora_can_be_off(tiny_pipe, digits):
     config = DataDreamConfig(epochs=1, warmup_steps=0, train_text_encoder=False)
-    with LoraTrainer(tiny_pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
+    with finetuner(tiny_pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
         trainer.train()
-        weights = trainer.weights()
+        weights = trainer.lora_weights()
     assert weights.tensors and all(k.startswith("unet.") for k in weights.tensors)
 
 
@@ -136,8 +137,8 @@ def test_adapt_restores_the_base_after_an_error(make_ctx, tiny_pipe, monkeypatch
             raise RuntimeError("out of memory, say")
         return original(self, indices)
 
-    original = LoraTrainer.step
-    monkeypatch.setattr(LoraTrainer, "step", failing_step)
+    original = api.Finetuner.step
+    monkeypatch.setattr(api.Finetuner, "step", failing_step)
     with pytest.raises(RuntimeError, match="out of memory"):
         CLS.adapt(ctx, class_unit(0))
     assert_same_base(before, snapshot(tiny_pipe))
@@ -155,16 +156,16 @@ def test_adapt_is_deterministic_in_the_cell_seed_and_unit(make_ctx):
     assert any(k.endswith("lora_B.weight") and first[k].abs().max() > 0 for k in first)
 
 
-class Spy(LoraTrainer):
+class Spy:
     seen: list = []
 
-    def __init__(self, pipe, examples, config, seed):
+    def __call__(self, pipe, examples, config, seed):
         Spy.seen.append(examples)
-        super().__init__(pipe, examples, config, seed)
+        return finetuner(pipe, examples, config, seed)
 
 
 def test_dataset_wise_unit_trains_on_every_class_with_its_own_prompt(make_ctx, monkeypatch):
-    monkeypatch.setattr(dd_method, "LoraTrainer", Spy)
+    monkeypatch.setattr(dd_method, "finetuner", Spy())
     Spy.seen = []
     ctx = make_ctx(DSET, shots=2)
     assert DSET.adapt_units(ctx) == [DATASET_UNIT]
@@ -178,7 +179,7 @@ def test_dataset_wise_unit_trains_on_every_class_with_its_own_prompt(make_ctx, m
 
 
 def test_class_wise_unit_trains_on_its_own_class_only(make_ctx, monkeypatch):
-    monkeypatch.setattr(dd_method, "LoraTrainer", Spy)
+    monkeypatch.setattr(dd_method, "finetuner", Spy())
     Spy.seen = []
     ctx = make_ctx(CLS, shots=3)
     units = CLS.adapt_units(ctx)
@@ -238,12 +239,10 @@ def test_plan_gives_every_class_the_one_dataset_adapter(make_ctx):
 
 def test_sample_uses_the_configured_steps_and_guidance(make_ctx, recording_sampler):
     ctx = make_ctx(CLS, num_inference_steps=7, guidance_scale=3.5)
-    sampler = recording_sampler(ctx.config)
-    images = CLS.sample(sampler, CLS.plan(ctx)[:3])
+    sampler = recording_sampler()
+    images = CLS.sample(ctx, sampler, CLS.plan(ctx)[:3])
     assert len(images) == 3
     assert sampler.calls == [{"num_inference_steps": 7, "guidance_scale": 3.5}]
-    with pytest.raises(TypeError, match="sampler.config"):
-        CLS.sample(recording_sampler(None), CLS.plan(ctx)[:1])
 
 
 def test_a_prompt_longer_than_the_context_is_refused_before_any_work(tiny_pipe, digits, monkeypatch):
@@ -251,23 +250,23 @@ def test_a_prompt_longer_than_the_context_is_refused_before_any_work(tiny_pipe, 
     monkeypatch.setattr(tiny_pipe.vae, "encode", lambda *a, **k: encoded.append(1))
     long = [Example(load_rgb(digits.by_class("train")[0][0].path), "a photo of a " + "very " * 20 + "long name")]
     with pytest.raises(api.UsageError, match="longer than the text encoder's 77 tokens"):
-        LoraTrainer(tiny_pipe, long, DataDreamConfig(), seed=0)
+        finetuner(tiny_pipe, long, DataDreamConfig(), seed=0)
     assert encoded == []
 
 
 def test_a_diverged_lora_is_refused(tiny_pipe, digits):
     config = DataDreamConfig(epochs=1, warmup_steps=0)
-    with LoraTrainer(tiny_pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
+    with finetuner(tiny_pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
         trainer.train()
         trainer.params[0].data[0, 0] = float("nan")
         with pytest.raises(api.UsageError, match="diverged"):
-            trainer.weights()
+            trainer.lora_weights()
 
 
 def test_a_broken_image_is_a_usage_error_naming_the_file(tiny_pipe, tmp_path):
     bad = tmp_path / "truncated.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    trainer = LoraTrainer(tiny_pipe, [Example(str(bad), "a photo of a digit zero")], DataDreamConfig(), seed=0)
+    trainer = finetuner(tiny_pipe, [Example(str(bad), "a photo of a digit zero")], DataDreamConfig(), seed=0)
     before = snapshot(tiny_pipe)
     with pytest.raises(api.UsageError, match="truncated.png"):
         with trainer:
@@ -286,19 +285,19 @@ def test_square_images_are_encoded_once_and_others_every_step(tiny_pipe, digits,
     monkeypatch.setattr(tiny_pipe.vae, "encode", counting_encode)
     square = digit_examples(digits, 0, 4)
     config = DataDreamConfig(epochs=5, warmup_steps=0, train_batch_size=4)
-    with LoraTrainer(tiny_pipe, square, config, seed=0) as trainer:
+    with finetuner(tiny_pipe, square, config, seed=0) as trainer:
         trainer.train()
     assert calls == [4]  # one batched encode at setup, none per step
 
     calls.clear()
     wide = load_rgb(square[0].image).resize((48, 32))
-    with LoraTrainer(tiny_pipe, [Example(wide, square[0].prompt)], config, seed=0) as trainer:
+    with finetuner(tiny_pipe, [Example(wide, square[0].prompt)], config, seed=0) as trainer:
         trainer.train()
-        first = trainer.weights().tensors
+        first = trainer.lora_weights().tensors
     assert calls == [1] * 5  # a fresh random crop, encoded, at each of the 5 steps
-    with LoraTrainer(tiny_pipe, [Example(wide, square[0].prompt)], config, seed=0) as trainer:
+    with finetuner(tiny_pipe, [Example(wide, square[0].prompt)], config, seed=0) as trainer:
         trainer.train()
-        again = trainer.weights().tensors
+        again = trainer.lora_weights().tensors
     assert all(torch.equal(first[k], again[k]) for k in first)
 
 
@@ -308,10 +307,10 @@ def test_lora_trains_in_fp32_on_a_half_precision_base(digits):
     pipe = load_sd("tiny:0", "cpu", torch.bfloat16)
     before = snapshot(pipe)
     config = DataDreamConfig(epochs=2, warmup_steps=0, lr=1e-3)
-    with LoraTrainer(pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
+    with finetuner(pipe, digit_examples(digits, 0, 2), config, seed=0) as trainer:
         assert all(p.dtype == torch.float32 for p in trainer.params)
         losses = trainer.train()
-        weights = trainer.weights()
+        weights = trainer.lora_weights()
     assert all(np.isfinite(losses))
     assert all(v.dtype == torch.float32 for v in weights.tensors.values())
     assert_same_base(before, snapshot(pipe))

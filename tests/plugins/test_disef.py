@@ -62,7 +62,7 @@ def test_captions_are_made_once_per_shot_and_reused(make_ctx, counting, tmp_path
     requests = D.plan(again)
     for label, group in enumerate(again.fewshot.shots):
         mine = [r for r in requests if r.label == label]
-        captions = again.adaptations[f"class-{label:04d}"]["captions"]
+        captions = again.adaptations[f"class-{label:04d}"].data["captions"]
         assert {r.prompt for r in mine} == set(captions)
         assert [r.init_image for r in mine] == [group[i % 3].path for i in range(7)]
         assert [r.prompt for r in mine[:3]] == [r.prompt for r in mine[3:6]]
@@ -97,27 +97,20 @@ def test_caption_order_is_a_seeded_shuffle(make_ctx, counting, tmp_path):
     for seed in range(6):
         ctx = make_ctx(D, shots=4, seed=seed, captioner="counting", images_per_class=4)
         adapt(D, ctx, tmp_path / str(seed))
-        captions = ctx.adaptations["class-0000"]["captions"]
+        captions = ctx.adaptations["class-0000"].data["captions"]
         orders.append(tuple(captions.index(r.prompt) for r in D.plan(ctx) if r.label == 0))
     assert all(sorted(o) == [0, 1, 2, 3] for o in orders)
     assert len(set(orders)) > 1, "the caption order should depend on the seed"
 
 
-def test_template_captioner_and_sample_settings(make_ctx, tmp_path):
+def test_template_captioner_and_sample_settings(make_ctx, recording_sampler, tmp_path):
     ctx = make_ctx(D, shots=2)
     adapt(D, ctx, tmp_path)
     requests = D.plan(ctx)
     assert {r.prompt for r in requests if r.label == 1} == {f"a photo of a {ctx.dataset.classes[1]}."}
 
-    class Recording:
-        config, calls = ctx.config, []
-
-        def image_to_image(self, batch, **kw):
-            self.calls.append(kw)
-            return [None] * len(batch)
-
-    sampler = Recording()
-    D.sample(sampler, requests[:2])
+    sampler = recording_sampler()
+    D.sample(ctx, sampler, requests[:2])
     assert sampler.calls == [{"strength": 0.75, "num_inference_steps": ctx.config.num_inference_steps,
                               "guidance_scale": 8.0, "scheduler": "dpm-solver++", "fit": "pad"}]
 
@@ -177,5 +170,5 @@ def test_blip_captioner_from_a_local_folder(make_ctx, tmp_path):
     ctx = make_ctx(D, shots=2, captioner="blip", captioner_model=str(blip))
     adapt(D, ctx, tmp_path / "adapt")
     for label, name in enumerate(ctx.dataset.classes):
-        captions = ctx.adaptations[f"class-{label:04d}"]["captions"]
+        captions = ctx.adaptations[f"class-{label:04d}"].data["captions"]
         assert len(captions) == 2 and all(c.startswith(f"a photo of a {name}") for c in captions)

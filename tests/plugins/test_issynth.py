@@ -10,15 +10,6 @@ from dd_bench_issynth.method import IsSynth
 IS = IsSynth()
 
 
-class RecordingSampler:
-    def __init__(self, ctx):
-        self.config, self.context, self.calls = ctx.config, ctx, []
-
-    def image_to_image(self, batch, **kw):
-        self.calls.append(kw)
-        return [object() for _ in batch]
-
-
 def test_registered_with_its_notes():
     registry = load_registry()
     assert isinstance(registry.methods["issynth"], IsSynth)
@@ -40,15 +31,15 @@ def test_strength_by_shot_count(shots, strength):
 
 
 @pytest.mark.parametrize("shots", [1, 2, 4])
-def test_sample_applies_the_table_for_the_draw(make_ctx, shots):
+def test_sample_applies_the_table_for_the_draw(make_ctx, recording_sampler, shots):
     ctx = make_ctx(IS, shots=shots, num_inference_steps=7, guidance_scale=3.5)
-    sampler = RecordingSampler(ctx)
-    IS.sample(sampler, IS.plan(ctx)[:2])
+    sampler = recording_sampler()
+    IS.sample(ctx, sampler, IS.plan(ctx)[:2])
     assert sampler.calls == [{"strength": strength_for_shots(shots), "num_inference_steps": 7,
                               "guidance_scale": 3.5, "fit": "crop"}]
     fixed = make_ctx(IS, shots=shots, strength=0.6)
-    sampler = RecordingSampler(fixed)
-    IS.sample(sampler, IS.plan(fixed)[:1])
+    sampler = recording_sampler()
+    IS.sample(fixed, sampler, IS.plan(fixed)[:1])
     assert sampler.calls[0]["strength"] == 0.6
 
 

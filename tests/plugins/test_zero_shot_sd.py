@@ -44,18 +44,16 @@ def test_defaults_match_datadream_generation():
 
 def test_sample_uses_the_configured_steps_and_guidance(make_ctx, recording_sampler):
     ctx = make_ctx(ZS, num_inference_steps=9, guidance_scale=4.0)
-    sampler = recording_sampler(ctx.config)
-    ZS.sample(sampler, ZS.plan(ctx)[:2])
+    sampler = recording_sampler()
+    ZS.sample(ctx, sampler, ZS.plan(ctx)[:2])
     assert sampler.calls == [{"num_inference_steps": 9, "guidance_scale": 4.0}]
-    with pytest.raises(TypeError, match="sampler.config"):
-        ZS.sample(recording_sampler(None), ZS.plan(ctx)[:1])
 
 
 def test_generates_through_the_engine_on_the_tiny_model(make_ctx, tiny_pipe, tmp_path):
     ctx = make_ctx(ZS, images_per_class=2, num_inference_steps=2)
-    sampler = Sampler(tiny_pipe, "cpu", ctx.dtype, config=ctx.config)
+    sampler = Sampler(tiny_pipe, "cpu", ctx.dtype)
     requests = ZS.plan(ctx)
-    report = generate(ZS, sampler, requests, tmp_path, batch_size=3, load_adapter=lambda unit: None)
+    report = generate(ZS, sampler, requests, tmp_path, batch_size=3, load_adapter=lambda unit: None, ctx=ctx)
     assert report.images == len(requests)
     files = sorted((tmp_path / "images").rglob("*.png"))
     assert len(files) == len(requests)

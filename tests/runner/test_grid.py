@@ -59,7 +59,7 @@ def test_a_changed_setting_never_meets_a_stale_artifact(registry, tmp_path):
 def test_one_failing_cell_does_not_stop_the_grid(registry, tmp_path, monkeypatch):
     method = registry.methods["example-sd"]
 
-    def broken(sampler, batch):
+    def broken(ctx, sampler, batch):
         raise RuntimeError("out of memory (simulated)")
 
     monkeypatch.setattr(method, "sample", broken)
