@@ -15,6 +15,8 @@ METHODS = [
     ("datadream-dset", 1),
     ("issynth", 0),
     ("disef", 5),
+    ("loft", 10),  # one LoRA per real image: 5 classes x 2 shots
+    ("da-fusion", 5),
     ("zero-shot-clip", 0),
     ("real-only", 0),
 ]
