@@ -25,7 +25,8 @@ class LoftConfig(api.MethodConfig):
     max_grad_norm: float = api.adapt_field(1.0, "gradients are clipped to this global norm", gt=0)
     warmup_steps: int = api.adapt_field(10, "linear warm-up steps before the cosine decay to zero", ge=0)
     # The code's data set is the image repeated train_batch_size times, so an epoch is one step: 600 epochs.
-    steps: int = api.adapt_field(600, "fine-tuning steps per real image (one epoch = one step)", ge=1)
+    epochs: int = api.adapt_field(600, "fine-tuning epochs per real image; an epoch is one step (the image repeated "
+                                       "train_batch_size times)", ge=1)
     train_batch_size: int = api.adapt_field(
         1, "copies of the image per step (each with its own noise and timestep)", ge=1)
     # The code center-crops (run.sh CENTER_CROP=True for LoFT): the LoRA sees the one view of its image.

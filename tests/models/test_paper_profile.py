@@ -17,7 +17,9 @@ from datadream_bench.store import ResultsStore
 
 # Every knob that sets how much work a cell does, at its smallest; the models and everything else stay the paper's.
 SHRINK = ["images_per_class=1", "num_inference_steps=2", "epochs=1", "filter_max_attempts=1", "filter_class_budget=1",
-          "classifier.epochs=1", "classifier.budget_images_per_class=1", "classifier.eval_every=1"]
+          "classifier.epochs=1", "classifier.budget_images_per_class=1", "classifier.eval_every=1",
+          # da-fusion: token steps and images per shot; loft: one LoRA per image at one shot
+          "steps=1", "images_per_shot=1", "loras_per_image=1", "fusion_weights=[1.0]"]
 
 
 def paper_run(data_root, work_dir, *extra):

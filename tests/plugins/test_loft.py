@@ -14,7 +14,7 @@ LOFT = Loft()
 
 def test_defaults_follow_the_released_code():
     c = LoftConfig()
-    assert (c.rank, c.alpha, c.lr, c.warmup_steps, c.steps, c.train_batch_size) == (2, 2.0, 1e-3, 10, 600, 1)
+    assert (c.rank, c.alpha, c.lr, c.warmup_steps, c.epochs, c.train_batch_size) == (2, 2.0, 1e-3, 10, 600, 1)
     assert not c.train_text_encoder and c.center_crop
     assert (c.adam_beta1, c.adam_beta2, c.weight_decay, c.adam_epsilon, c.max_grad_norm) == (0.9, 0.999, 1e-2, 1e-8,
                                                                                            1.0)
@@ -42,9 +42,9 @@ def test_one_unit_per_real_image_each_trained_on_its_own_image(make_ctx, tiny_pi
     result = LOFT.adapt(ctx, "class-0001-shot-0002")
     ((examples, schedule, kw),) = seen
     assert [(e.image, e.prompt) for e in examples] == [(ctx.fewshot.shots[1][2].path, ctx.prompt(1))]
-    assert schedule.epochs == ctx.config.steps and kw["views"].crop == "center" and kw["lora"].rank == 2
+    assert schedule.epochs == ctx.config.epochs and kw["views"].crop == "center" and kw["lora"].rank == 2
     assert result.lora.rank == 2 and all(k.startswith("unet.") for k in result.lora.tensors)
-    assert result.data["steps"] == ctx.config.steps and result.data["image"] == ctx.fewshot.shots[1][2].path
+    assert result.data["steps"] == ctx.config.epochs and result.data["image"] == ctx.fewshot.shots[1][2].path
     assert all(torch.equal(v, before[k]) for k, v in tiny_pipe.unet.state_dict().items())
 
 
