@@ -22,7 +22,7 @@ class SeedImages(Method):
     def __init__(self, fail_after=None):
         self.calls, self.fail_after = [], fail_after
 
-    def sample(self, sampler, batch):
+    def sample(self, ctx, sampler, batch):
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt("killed mid-generation")
         self.calls.append([r.id for r in batch])
