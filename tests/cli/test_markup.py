@@ -53,7 +53,7 @@ def test_show_results_and_leaderboard_print_markup_as_written(tmp_path):
 def test_a_failure_message_with_markup_is_reported_and_the_grid_goes_on(tmp_path, example_plugin, monkeypatch):
     import dd_bench_example
 
-    def broken(self, sampler, batch):
+    def broken(self, ctx, sampler, batch):
         raise RuntimeError(f"simulated crash {HOSTILE}")
 
     monkeypatch.setattr(dd_bench_example.ExampleMethod, "sample", broken)

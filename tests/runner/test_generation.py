@@ -4,6 +4,7 @@ is made once, a damaged image is found and made again, and the manifest ends wit
 import json
 import logging
 import threading
+from contextlib import nullcontext
 from types import SimpleNamespace
 
 import numpy as np
@@ -40,7 +41,9 @@ def requests(n_per_class=50, classes=3):
 
 
 def engine(batch_size=8):
-    no_model = SimpleNamespace(pipe=SimpleNamespace(unet=None, text_encoder=None))  # SeedImages never uses it
+    # SeedImages never uses the model; the engine still asks the sampler to apply each group's adapter (none here)
+    no_model = SimpleNamespace(pipe=SimpleNamespace(unet=None, text_encoder=None),
+                               adapted=lambda adapter: nullcontext())
     return lambda: Engine(sampler=no_model, load_adapter=lambda unit: None, image_filter=None,
                           candidate_seed=lambda r, attempt: r.seed, batch_size=batch_size)
 
