@@ -30,7 +30,10 @@ GPU_TASKS = dict(task_gpus=1, classifier_gpus=0.5)  # fake GPUs: scheduling as o
 @pytest.fixture(scope="module")
 def cluster():
     """One local Ray cluster for the module: 2 CPUs, 2 (fake) GPUs. Afterwards none of its processes is left."""
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, logging_level="warning")
+    # One thread per task, as the local reference runs, whatever OMP_NUM_THREADS the shell running the tests set
+    # (workers inherit it, and Ray only fills it in where it is unset).
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, logging_level="warning",
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
     session = ray._private.worker._global_node.get_session_dir_path()
     yield
     ray.shutdown()
