@@ -11,6 +11,7 @@ image recorded twice and no temporary file. tests/test_faults.py runs the same m
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import importlib
 import json
@@ -41,77 +42,140 @@ def dd_bench(args: list[str], work: Path, kill_at: str | None = None, timeout: f
                           capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
-# What a `dd-bench run` imports before it does anything; a warm parent imports it once, so that each forked run
-# starts in a fraction of a second instead of the ~5 s of a fresh interpreter.
+# What a `dd-bench run` imports before it does anything. A warm process imports it once, so that each run forked
+# from it starts in a fraction of a second instead of the ~5 s of a fresh interpreter.
 WARM_MODULES = ("torch", "diffusers", "transformers", "peft", "datadream_bench.cli.main", "datadream_bench.runner.cell",
                 "datadream_bench.runner.grid", "datadream_bench.runner.executor", "datadream_bench.faults", "sklearn.datasets")
 
 
+class Zygote:
+    """A fresh interpreter that imports WARM_MODULES and then only forks: each child is a real process running the
+    real CLI entry point, killed by a real SIGKILL at its fault point. Children are forked from this clean process,
+    never from the caller (a test process may hold Ray's gRPC threads or torch's thread pools, which a fork does
+    not survive). It reads one JSON request per line on stdin and answers one line each:
+    {"start": ...} -> {"pid": N}; {"wait": N, "timeout": s} -> {"returncode": c} or {"timeout": true}."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--zygote"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        ready = self.proc.stdout.readline()
+        if ready.strip() != "ready":
+            raise RuntimeError(f"the fault-matrix zygote did not start: {ready!r}")
+
+    def ask(self, request: dict) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        if not answer:
+            raise RuntimeError("the fault-matrix zygote died")
+        return json.loads(answer)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(30)
+
+
+_zygote: Zygote | None = None
+
+
 def warm_up() -> None:
+    """Start the zygote that forked runs come from (once per process; it ends when this process does)."""
+    global _zygote
+    if _zygote is None or _zygote.proc.poll() is not None:
+        _zygote = Zygote()
+        atexit.register(_zygote.close)
+
+
+def serve() -> None:
+    """The zygote's side (python benchmarks/faults.py --zygote)."""
     for name in WARM_MODULES:
         importlib.import_module(name)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "start" in request:
+            pid = os.fork()
+            if pid == 0:
+                _child(**request["start"])  # never returns
+            answer = {"pid": pid}
+        else:
+            answer = _reap(request["wait"], request["timeout"])
+        print(json.dumps(answer), flush=True)
 
 
-class Forked:
-    """A `dd-bench run` in a child forked from this (warmed-up) process: a real process running the real CLI entry
-    point with these arguments and variables, killed by a real SIGKILL at its fault point; only the imports are
-    shared with the parent. Used where dozens of runs must fit a test's budget."""
+def _reap(pid: int, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return {"returncode": os.waitstatus_to_exitcode(status)}
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return {"timeout": True}
+        time.sleep(0.05)
 
-    def __init__(self, args: list[str], work: Path, kill_at: str | None = None, **env: str):
+
+def _child(args: list[str], environ: dict, cwd: str, out: str, err: str) -> None:
+    code = 70
+    try:
+        os.chdir(cwd)
+        for fd, path in ((1, out), (2, err)):
+            os.dup2(os.open(path, os.O_WRONLY), fd)
+        sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
+        sys.stdin = open(os.devnull)
+        os.environ.clear()
+        os.environ.update(environ)
         from datadream_bench import faults
         from datadream_bench.cli.main import app
 
-        self.args = ["dd-bench", "run", *args]
-        self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        faults.arm()
+        try:
+            app(args, prog_name="dd-bench")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:  # noqa: BLE001 - report it in the child's stderr, exit with its own code
+        traceback.print_exc()
+    finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: never returns into the caller's code
-            code = 70
-            try:
-                os.dup2(self.out.fileno(), 1)
-                os.dup2(self.err.fileno(), 2)
-                sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
-                for name in (faults.ENV, faults.FULL_ENV):
-                    os.environ.pop(name, None)
-                os.environ.update(env)
-                if kill_at:
-                    os.environ[faults.ENV] = kill_at
-                faults.arm()
-                try:
-                    app(["run", *args, "-w", str(work), "--json"], prog_name="dd-bench")
-                    code = 0
-                except SystemExit as e:
-                    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            except BaseException:  # noqa: BLE001 - report it in the child's stderr, exit with its own code
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+        os._exit(code)
+
+
+class Forked:
+    """A `dd-bench run` with these arguments and variables in a child of the zygote (call warm_up() first), started
+    at once; wait() for its CompletedProcess."""
+
+    def __init__(self, args: list[str], work: Path, kill_at: str | None = None, **env: str):
+        from datadream_bench import faults
+
+        self.args = ["dd-bench", "run", *args]
+        self.files = [tempfile.NamedTemporaryFile(prefix="dd-bench-fault-", delete=False) for _ in range(2)]
+        environ = {k: v for k, v in os.environ.items() if k not in (faults.ENV, faults.FULL_ENV)}
+        environ.update(env)
+        if kill_at:
+            environ[faults.ENV] = kill_at
+        start = {"args": ["run", *args, "-w", str(work), "--json"], "environ": environ, "cwd": os.getcwd(),
+                 "out": self.files[0].name, "err": self.files[1].name}
+        self.pid = _zygote.ask({"start": start})["pid"]
 
     def wait(self, timeout: float = 900) -> subprocess.CompletedProcess:
-        deadline = time.monotonic() + timeout
-        while True:
-            done, status = os.waitpid(self.pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-                raise subprocess.TimeoutExpired(self.args, timeout)
-            time.sleep(0.05)
+        answer = _zygote.ask({"wait": self.pid, "timeout": timeout})
         texts = []
-        for f in (self.out, self.err):
-            f.seek(0)
-            texts.append(f.read().decode(errors="replace"))
+        for f in self.files:
+            texts.append(Path(f.name).read_bytes().decode(errors="replace"))
             f.close()
-        return subprocess.CompletedProcess(self.args, os.waitstatus_to_exitcode(status), *texts)
+            os.unlink(f.name)
+        if answer.get("timeout"):
+            raise subprocess.TimeoutExpired(self.args, timeout, *texts)
+        return subprocess.CompletedProcess(self.args, answer["returncode"], *texts)
 
 
 def forked_dd_bench(args: list[str], work: Path, kill_at: str | None = None, timeout: float = 900,
                     **env: str) -> subprocess.CompletedProcess:
-    """The same as dd_bench, in a child forked from this process (see Forked); call warm_up() first."""
+    """The same as dd_bench, in a child forked from the zygote (see Forked); call warm_up() first."""
     return Forked(args, work, kill_at, **env).wait(timeout)
 
 
@@ -254,4 +318,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:] == ["--zygote"]:
+        serve()
+    else:
+        sys.exit(main())

@@ -128,7 +128,7 @@ def generated(work: Path) -> tuple[Path, list[dict]]:
 
 @pytest.mark.slow
 def test_a_disk_that_fills_mid_generation_stops_the_run_cleanly_and_it_resumes(tmp_path, small_fs):
-    matrix.warm_up()  # each run below is a child forked from this process (see benchmarks/faults.py)
+    matrix.warm_up()  # each run below is forked from a warm clean process (see benchmarks/faults.py)
     run = matrix.forked_dd_bench
     reference = tmp_path / "reference"
     assert run(GRID, reference).returncode == 0

@@ -79,7 +79,7 @@ def test_a_point_is_inert_without_the_variable_and_an_unknown_point_is_refused()
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The grid run once, never interrupted: what every check below must end with. Each run of this file is a child
-    forked from the test process once the libraries are imported (a fresh interpreter spends ~5 s importing them:
+    forked from a clean process that has imported the libraries (a fresh interpreter spends ~5 s importing them:
     two dozen runs would not fit the file's budget); benchmarks/faults.py uses fresh interpreters."""
     matrix.warm_up()
     work = tmp_path_factory.mktemp("reference")
