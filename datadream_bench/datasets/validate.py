@@ -88,6 +88,16 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
                                                                   if k != "_fingerprint"})
     manifest.meta["_digests"] = digests
 
+    if not protocols.tests_on_train(manifest.key, manifest.protocol):
+        overlap = _overlap(manifest, digests)
+        if skip_bad and overlap:  # the test copy goes: what is evaluated was never trained on
+            leaked = {p.path for p in overlap}
+            manifest.splits["test"] = tuple(s for s in manifest.split("test") if s.path not in leaked)
+            skipped += overlap
+            skipped_by_split["test"] = skipped_by_split.get("test", 0) + len(overlap)
+        else:
+            problems += overlap
+
     names = manifest.classes
     if num_classes is not None and names and len(names) != num_classes:
         problems.append(Problem(root, f"{len(names)} classes found, expected {num_classes}", kind="data"))
@@ -100,8 +110,6 @@ def validate(manifest: DatasetManifest, problems: list[Problem], *, num_classes:
     for need in ("train", "test"):
         if not manifest.split(need):
             problems.append(Problem(root, f"no {need} split", kind="data"))
-    if not protocols.tests_on_train(manifest.key, manifest.protocol):
-        problems += _overlap(manifest, digests)
     if manifest.meta.get("class_folders"):
         problems += _folder_disagreements(manifest)
 

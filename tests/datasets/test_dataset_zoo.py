@@ -122,3 +122,38 @@ def test_k_larger_than_smallest_class_names_the_class(make):
     adapter, options = make("eurosat", "coop")
     with pytest.raises(DatasetInvalid, match="16-shot needs 16 train images per class; class 'Annual Crop Land' has 2"):
         prepare_dataset(adapter, options, shots=(4, 16))
+
+
+def test_rows_that_leave_the_dataset_are_refused_and_skip_bad_drops_them(make, tmp_path):
+    adapter, options = make("eurosat", "coop")
+    base = options.data_root / "eurosat"
+    split_file = base / "split_zhou_EuroSAT.json"
+    split = json.loads(split_file.read_text())
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(base / "2750" / split["train"][0][0], outside / "x.jpg")  # a real image, just not in the dataset
+    split["train"] += [["../../outside/x.jpg", 0, "AnnualCrop"], [str(outside / "x.jpg"), 0, "AnnualCrop"]]
+    split_file.write_text(json.dumps(split))
+    with pytest.raises(DatasetInvalid) as e:
+        prepare_dataset(adapter, options, shots=(1,))
+    reasons = [p.reason for p in e.value.problems]
+    assert len(reasons) == 2 and all("is outside" in r and "split_zhou_EuroSAT.json train row" in r for r in reasons)
+    manifest, report = prepare_dataset(adapter, options, shots=(1,), skip_bad=True, max_bad=2)
+    assert report["skipped"]["count"] == 2
+    assert not any("outside" in s.path for s in manifest.split("train"))
+
+
+def test_skip_bad_drops_the_test_copy_of_a_train_image(make):
+    adapter, options = make("eurosat", "coop")
+    split_file = options.data_root / "eurosat" / "split_zhou_EuroSAT.json"
+    split = json.loads(split_file.read_text())
+    leaked = split["train"][1]
+    split["test"].append(leaked)
+    split_file.write_text(json.dumps(split))
+    manifest, report = prepare_dataset(adapter, options, shots=(1,), skip_bad=True, max_bad=1)
+    leaked_path = str(options.data_root / "eurosat" / "2750" / leaked[0])
+    assert [f["path"] for f in report["skipped"]["files"]] == [leaked_path]
+    assert "train/test overlap" in report["skipped"]["files"][0]["reason"]
+    assert report["skipped"]["by_split"]["test"] == 1
+    assert leaked_path in {s.path for s in manifest.split("train")}
+    assert leaked_path not in {s.path for s in manifest.split("test")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,13 @@ from ..registry import DatasetInfo
 
 IGNORED_FILES = frozenset({"Thumbs.db", "desktop.ini"})  # system files, never images (hidden files too)
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+def leaves_folder(relpath: str) -> bool:
+    """Whether a path a split file names escapes the folder it is relative to (absolute, or climbing out with ..).
+    Symlinks inside the dataset are followed as any file is: a dataset may live on several disks."""
+    p = relpath.replace("\\", "/")
+    return posixpath.isabs(p) or p[1:3] == ":/" or posixpath.normpath(p).split("/")[0] == ".."
 
 
 @dataclass
@@ -52,6 +60,17 @@ class Rows:
 
     def add(self, split: str, path: str | Path, raw: str) -> None:
         self.items.append((split, str(path), raw))
+
+    def add_listed(self, split: str, folder: Path, name: str, raw: str, where: str) -> bool:
+        """A row that a list or split file (`where`: file and row) names by a path relative to folder. A path that
+        leaves the folder is a problem, not a row; returns whether the row was added."""
+        if leaves_folder(name):
+            self.problems.append(Problem(str(folder / name), f"{where}: {name!r} is outside {folder} (an absolute "
+                                                             "path, or one climbing out with ..); list files name "
+                                                             "images inside the dataset"))
+            return False
+        self.add(split, folder / name, raw)
+        return True
 
 
 def finish(ctx: Context, source: str, rows: Rows, where: str, *, official=None, class_folders=False,

@@ -69,8 +69,8 @@ def read_split_file(ctx: Context, split_file: Path, image_roots: list[Path], sou
                 rows.problems.append(Problem(str(path), f"{split_file.name} {split} row {i}: label {label} is "
                                                         f"outside the class list 0..{n - 1}"))
                 continue
-            official.setdefault(str(label), (label, str(name)))
-            rows.add(split, path, str(label))
+            if rows.add_listed(split, image_root, str(relpath), str(label), f"{split_file.name} {split} row {i}"):
+                official.setdefault(str(label), (label, str(name)))
     if "val" not in data:
         rows.origin.pop("val", None)
     return finish(ctx, source, rows, where, official=official, class_folders=ctx.info.key not in _FLAT)
@@ -117,7 +117,7 @@ def read_aircraft(ctx: Context, root: Path, source: str) -> Found:
                 rows.problems.append(Problem(str(path), f"{f.name} line {i + 1}: variant {variant!r} is outside "
                                                         f"the class list in variants.txt"))
                 continue
-            rows.add(split, path, variant)
+            rows.add_listed(split, root / "images", f"{image_id}.jpg", variant, f"{f.name} line {i + 1}")
     return finish(ctx, source, rows, str(variants_file), official=official)
 
 

@@ -67,7 +67,7 @@ def read(ctx: Context) -> Found:
                     rows.problems.append(Problem(str(path), f"{split_csv.name} row {i + 2}: {what} is outside the "
                                                             f"class list in metadata.csv"))
                     continue
-                rows.add(split, path, folder)
+                rows.add_listed(split, image_root, row["filename"].strip(), folder, f"{split_csv.name} row {i + 2}")
     return finish(ctx, "csv", rows, str(meta_file), official=official,
                   class_folders=info.key not in ("flowers102", "cars", "pets", "fgvc_aircraft"))
 

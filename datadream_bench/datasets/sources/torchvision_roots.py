@@ -76,7 +76,7 @@ def _dtd(ctx: Context) -> Found:
             continue
         rows.origin[split] = f.name
         for line in f.read_text().split():
-            rows.add(split, ctx.root / "images" / line, line.split("/")[0])
+            rows.add_listed(split, ctx.root / "images", line, line.split("/")[0], f.name)
     return finish(ctx, "torchvision", rows, str(ctx.root / "labels"), class_folders=True,
                   notes=[f"official DTD partition {partition}"])
 
@@ -98,7 +98,7 @@ def _pets(ctx: Context) -> Found:
             image, class_id = parts[0], int(parts[1])
             breed = image.rsplit("_", 1)[0]
             official.setdefault(breed, (class_id - 1, class_name(ctx.info, breed)))
-            rows.add(split, ctx.root / "images" / f"{image}.jpg", breed)
+            rows.add_listed(split, ctx.root / "images", f"{image}.jpg", breed, f"{name} line {i + 1}")
     return finish(ctx, "torchvision", rows, str(ctx.root / "annotations" / "list.txt"), official=official,
                   notes=["official trainval/test; val carved from trainval"])
 
@@ -127,7 +127,7 @@ def _food(ctx: Context) -> Found:
             entries = as_txt.read_text().split()
             rows.origin[split] = as_txt.name
         for e in entries:
-            rows.add(split, ctx.root / "images" / f"{e}.jpg", e.split("/")[0])
+            rows.add_listed(split, ctx.root / "images", f"{e}.jpg", e.split("/")[0], rows.origin[split])
     return finish(ctx, "torchvision", rows, str(ctx.root / "meta" / "classes.txt"), official=official,
                   class_folders=True, notes=["official train/test; val carved from train"])
 
