@@ -19,8 +19,9 @@ MAX_SEED = 2**63 - 1
 DEVICES = "cpu, cuda, cuda:N or mps"
 
 
-def check_request(request) -> None:
-    """Every value of a RunRequest that can be checked without reading data or loading a model."""
+def check_request(request, devices_here: bool = True) -> None:
+    """Every value of a RunRequest that can be checked without reading data or loading a model. devices_here False:
+    the cells run on other machines (a Ray cluster), so the device must be a valid name, not one this machine has."""
     for option, values in (("--method", request.methods), ("--dataset", request.datasets),
                            ("--shots", request.shots), ("--seeds", request.seeds), ("--setting", request.settings)):
         if values is not None and not values:
@@ -35,7 +36,7 @@ def check_request(request) -> None:
     if not (math.isfinite(request.max_bad) and request.max_bad >= 0):
         raise UsageError(f"--max-bad {request.max_bad}: expected a fraction of rows below 1 or a file count, "
                          "finite and not negative")
-    check_device(request.device)
+    check_device(request.device, here=devices_here)
     check_work_dir(Path(request.work_dir))
 
 
@@ -46,8 +47,9 @@ def check_seeds(seeds) -> None:
                              "the results store and the random generators take")
 
 
-def check_device(device: str | None) -> None:
-    """A device that this machine has: its kind is built into torch and present, and its index exists."""
+def check_device(device: str | None, here: bool = True) -> None:
+    """A device that this machine has (here False: a device name that dd-bench runs on, for cells that run
+    elsewhere): its kind is built into torch and present, and its index exists."""
     if device is None:
         return
     import torch
@@ -56,7 +58,7 @@ def check_device(device: str | None) -> None:
         parsed = torch.device(device)
     except (RuntimeError, ValueError):
         raise UsageError(f"--device {device!r}: not a device name; expected {DEVICES}") from None
-    if parsed.type == "cpu":
+    if parsed.type == "cpu" or (not here and parsed.type in ("cuda", "mps")):
         return
     if parsed.type == "cuda":
         if not torch.cuda.is_available():

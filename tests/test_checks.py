@@ -72,3 +72,15 @@ def test_a_read_only_work_dir_is_a_usage_error_up_front(tmp_path, monkeypatch):
     finally:
         if os.geteuid() == 0:
             subprocess.run(["umount", str(tmp_path / "ro")], capture_output=True)
+
+
+def test_a_cluster_run_may_name_a_gpu_the_driver_lacks(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UsageError, match="CUDA is not available"):
+        check_device("cuda")
+    check_device("cuda", here=False)  # the cells run on the cluster's GPU workers
+    check_device("cuda:3", here=False)
+    with pytest.raises(UsageError, match="not a device name"):
+        check_device("bogus", here=False)
+    with pytest.raises(UsageError, match="does not run on"):
+        check_device("meta", here=False)

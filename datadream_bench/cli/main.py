@@ -136,7 +136,7 @@ def run(
         from .progress import RichReporter
 
         with RichReporter() as checking:  # a bar while each dataset's files are read and decoded
-            cells = plan_grid(request, registry, progress=checking.progress)
+            cells = plan_grid(request, registry, progress=checking.progress, devices_here=executor == "local")
         from ..diskspace import check_free_space
         from ..runner.workdir import WorkDir
 

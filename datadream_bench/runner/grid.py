@@ -70,9 +70,12 @@ def settings_for(method, requested: list[str] | None) -> list[str]:
 
 
 def plan_grid(request: RunRequest, registry: Registry,
-              progress: Callable[[str, int, int], None] = lambda what, done, total: None) -> list[Cell]:
-    """progress: told how the dataset checks go (they read every file once; a large dataset takes a while)."""
-    check_request(request)  # values, device, work dir and store: before any name is resolved or file read
+              progress: Callable[[str, int, int], None] = lambda what, done, total: None,
+              devices_here: bool = True) -> list[Cell]:
+    """progress: told how the dataset checks go (they read every file once; a large dataset takes a while).
+    devices_here False: the cells run on a cluster's workers, whose devices this machine need not have."""
+    # values, device, work dir and store: before any name is resolved or file read
+    check_request(request, devices_here=devices_here)
     profile = get_profile(request.profile)
     for plugin in registry.plugins:  # "all" means every usable method: say which plugins were left out and why
         if plugin.error:
