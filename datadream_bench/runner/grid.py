@@ -7,6 +7,7 @@ plan_grid, which loads no model: a usage error costs seconds, never a half-finis
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -184,7 +185,7 @@ def load_dataset(request: RunRequest, registry: Registry, key: str, shots: list[
                  progress: Callable[[str, int, int], None] = lambda what, done, total: None):
     """(manifest, validation report) of one dataset, every problem found before any model loads."""
     adapter = registry.get("datasets", key)
-    extra = dict(request.dataset_options.get(key, {}))
+    extra = dataset_extra(request, key)
     if adapter.needs_data_root and request.data_root is None and "path" not in extra:
         raise UsageError(f"dataset {key!r} needs --data-root (the folder that holds your copy of it)")
     root = data_root(request)
@@ -196,8 +197,22 @@ def load_dataset(request: RunRequest, registry: Registry, key: str, shots: list[
 
 def data_options(request: RunRequest, key: str) -> dict:
     """How build_cell reads the dataset again in another process: the same options and checks as here."""
-    return {"options": dict(request.dataset_options.get(key, {})), "decode": request.decode,
+    return {"options": dataset_extra(request, key), "decode": request.decode,
             "skip_bad": request.skip_bad, "max_bad": request.max_bad}
+
+
+# Dataset options that name a file or folder (--dataset-opt eurosat.split_file=...).
+PATH_OPTIONS = ("path", "split_file", "class_map", "classes", "images", "hf_cache")
+
+
+def dataset_extra(request: RunRequest, key: str) -> dict:
+    """The dataset's options, with the files and folders they name made absolute, as data_root is: a Ray worker or
+    a later run from another directory reads the same files."""
+    extra = dict(request.dataset_options.get(key, {}))
+    for option in PATH_OPTIONS:
+        if isinstance(extra.get(option), str) and extra[option]:
+            extra[option] = os.path.abspath(os.path.expanduser(extra[option]))
+    return extra
 
 
 def data_root(request: RunRequest) -> str | None:

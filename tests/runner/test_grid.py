@@ -100,3 +100,18 @@ def test_a_finished_generated_set_loads_no_pipeline(registry, tmp_path, monkeypa
     assert outcome.status == "done", outcome.error
     record = ResultsStore(tmp_path / "results.sqlite").record(both.spec.key())
     assert record["generation"]["reused"] == 15 and record["generation"]["images"] == 0
+
+
+def test_dataset_options_naming_files_are_made_absolute(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from datadream_bench.runner.grid import data_options, dataset_extra
+
+    monkeypatch.chdir(tmp_path)
+    request = SimpleNamespace(dataset_options={"eurosat": {"split_file": "splits/s.json", "source": "coop"}},
+                              decode="all", skip_bad=False, max_bad=0.01)
+    extra = dataset_extra(request, "eurosat")
+    assert extra == {"split_file": str(tmp_path / "splits" / "s.json"), "source": "coop"}
+    # what a Ray worker gets to read the dataset again, from whatever directory it runs in
+    assert data_options(request, "eurosat")["options"] == extra
+    assert request.dataset_options["eurosat"]["split_file"] == "splits/s.json"  # the request is left as given
