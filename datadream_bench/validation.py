@@ -67,6 +67,21 @@ def _fields_of(config_cls) -> set[str]:
     return set(getattr(config_cls, "model_fields", {}))
 
 
+def _identity(obj, plugin: str, kind: str, base: type, config_base: type, option: str) -> tuple[str, str, type]:
+    """(name, how errors name it, Config) of a plugin's method or classifier; ContractError when one is missing."""
+    name = getattr(obj, "name", None)
+    what = f"{plugin}: {kind} {name!r}" if isinstance(name, str) and name else f"{plugin}: a {kind}"
+    if not isinstance(obj, base):
+        raise ContractError(f"{what} is a {type(obj).__name__}; a {kind} must subclass api.{base.__name__}")
+    if not isinstance(name, str) or not name:
+        raise ContractError(f"{what} ({type(obj).__name__}) has no name: set the class attribute "
+                            f"name = \"my-{kind}\" (the name used with {option})")
+    config = getattr(obj, "Config", None)
+    if not (isinstance(config, type) and issubclass(config, config_base)):
+        raise ContractError(f"{what}: Config must be a subclass of api.{config_base.__name__}, got {config!r}")
+    return name, what, config
+
+
 def check_method(obj, plugin: str) -> str:
     """The method's name, after checking what the host relies on; ContractError otherwise."""
     from pydantic import ValidationError
@@ -74,16 +89,7 @@ def check_method(obj, plugin: str) -> str:
     from .contract import SETTINGS, MethodConfig
     from .method import DEFAULT_PLAN_FIELDS, Method
 
-    name = getattr(obj, "name", None)
-    what = f"{plugin}: method {name!r}" if isinstance(name, str) and name else f"{plugin}: a method"
-    if not isinstance(obj, Method):
-        raise ContractError(f"{what} is a {type(obj).__name__}; a method must subclass api.Method")
-    if not isinstance(name, str) or not name:
-        raise ContractError(f"{what} ({type(obj).__name__}) has no name: set the class attribute "
-                            "name = \"my-method\" (the name used with --method)")
-    config = getattr(obj, "Config", None)
-    if not (isinstance(config, type) and issubclass(config, MethodConfig)):
-        raise ContractError(f"{what}: Config must be a subclass of api.MethodConfig, got {config!r}")
+    name, what, config = _identity(obj, plugin, "method", Method, MethodConfig, "--method")
     bad = [s for s in obj.settings if s not in SETTINGS]
     if bad or not obj.settings:
         raise ContractError(f"{what}: settings {tuple(obj.settings)} must be a non-empty subset of {SETTINGS}")
@@ -120,16 +126,7 @@ def check_method(obj, plugin: str) -> str:
 def check_classifier(obj, plugin: str) -> str:
     from .classifier.base import Classifier, ClassifierConfig
 
-    name = getattr(obj, "name", None)
-    what = f"{plugin}: classifier {name!r}" if isinstance(name, str) and name else f"{plugin}: a classifier"
-    if not isinstance(obj, Classifier):
-        raise ContractError(f"{what} is a {type(obj).__name__}; a classifier must subclass api.Classifier")
-    if not isinstance(name, str) or not name:
-        raise ContractError(f"{what} ({type(obj).__name__}) has no name: set the class attribute name = \"...\" "
-                            "(the name used with --classifier)")
-    config = getattr(obj, "Config", None)
-    if not (isinstance(config, type) and issubclass(config, ClassifierConfig)):
-        raise ContractError(f"{what}: Config must be a subclass of api.ClassifierConfig, got {config!r}")
+    name, what, config = _identity(obj, plugin, "classifier", Classifier, ClassifierConfig, "--classifier")
     for hook in ("train", "evaluate"):
         if not _overrides(obj, Classifier, hook):
             raise ContractError(f"{what} does not implement {hook}(self, job{', state, split' * (hook == 'evaluate')})")
