@@ -33,6 +33,10 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+# synthetic only dashed, with real images solid, the zero-shot reference dotted
+SETTING_STYLES = {"synthetic": "--", "synthetic+real": "-", "real": "-", "none": ":"}
+
+
 def accuracy_vs_shots(series: dict[str, list[tuple[int, float, float | None]]], dataset: str,
                       path: Path) -> Path | None:
     """series: label -> [(shots, mean top-1, spread or None)]; drawn only when some label has two shot counts."""
@@ -40,13 +44,18 @@ def accuracy_vs_shots(series: dict[str, list[tuple[int, float, float | None]]], 
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 3.8))
+    # One colour per method and one line style per setting: with a dozen lines, colours alone would repeat.
+    methods = sorted({label.split(" / ")[0] for label in series})
+    colour = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
     for label, points in sorted(series.items()):
         points = sorted(points)
         x = [p[0] for p in points]
         y = [p[1] for p in points]
         err = [p[2] or 0.0 for p in points]
-        style = "--" if label.startswith("real-only") else ":" if label.startswith("zero-shot-clip") else "-"
-        ax.errorbar(x, y, yerr=err, label=plain(label), marker="o", markersize=3, capsize=2, linestyle=style)
+        method, _, setting = label.partition(" / ")
+        style = SETTING_STYLES.get(setting.split(" ")[0], "-")
+        ax.errorbar(x, y, yerr=err, label=plain(label), marker="o", markersize=3, capsize=2, linestyle=style,
+                    color=colour[method])
     ax.set_xscale("log", base=2)
     shots = sorted({p[0] for points in series.values() for p in points})
     ax.set_xticks(shots, [str(s) for s in shots])
