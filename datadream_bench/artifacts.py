@@ -177,3 +177,15 @@ def read_record(path: str | Path) -> dict:
 
 def report_corrupt(error: CorruptArtifact, action: str = "made again") -> None:
     log.warning("corrupted artifact %s: %s; %s", error.path, error.reason, action)
+
+
+class CorruptReports:
+    """Reports each damaged artifact once, however often a stage that waits on it looks at it again."""
+
+    def __init__(self, action: str = "made again"):
+        self.action, self.seen = action, set()
+
+    def __call__(self, error: CorruptArtifact) -> None:
+        if str(error) not in self.seen:
+            self.seen.add(str(error))
+            report_corrupt(error, self.action)

@@ -10,7 +10,8 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 from .. import faults
-from ..artifacts import CorruptArtifact, check_file, read_record, report_corrupt, sweep_temps, write_record, write_with
+from ..artifacts import (CorruptArtifact, CorruptReports, check_file, read_record, sweep_temps, write_record,
+                         write_with)
 from ..classifier.base import Classifier, TrainJob
 from ..context import CellContext
 from ..contract import adapter_units
@@ -38,7 +39,7 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
     units = check_units(method, method.adapt_units(ctx))
     if only is not None:
         units = [u for u in units if u in set(only)]
-    reported: set[str] = set()
+    report = CorruptReports()
 
     def finished(unit: str) -> dict | None:
         stem = folder / safe_name(unit)
@@ -55,9 +56,7 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
                         raise CorruptArtifact(path, problem)
             return record
         except CorruptArtifact as e:
-            if str(e) not in reported:
-                reported.add(str(e))
-                report_corrupt(e)
+            report(e)
             return None
 
     def make(unit: str) -> dict:
@@ -165,7 +164,7 @@ def train(classifier: Classifier, job: TrainJob, folder: Path) -> tuple[dict, bo
     """(selected state, reused). The state is saved as safetensors; train.json, written last, holds the
     classifier's account of the training and the state file's size and digest, both checked before reuse."""
     state_path, info_path = folder / "state.safetensors", folder / "train.json"
-    reported: set[str] = set()
+    report = CorruptReports("trained again")
 
     def finished() -> dict | None:
         if not info_path.exists():
@@ -177,9 +176,7 @@ def train(classifier: Classifier, job: TrainJob, folder: Path) -> tuple[dict, bo
                 raise CorruptArtifact(state_path, problem)
             return record
         except CorruptArtifact as e:
-            if str(e) not in reported:
-                reported.add(str(e))
-                report_corrupt(e, "trained again")
+            report(e)
             return None
 
     claim = claim_or_wait(folder.with_name(folder.name + ".claim"), lambda: finished() is not None,
