@@ -8,6 +8,7 @@ images kept in the work dir's cache between stages, settings and cells, then nor
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -36,11 +37,15 @@ def open_model(source: str, kind: str):
     return open_checkpoint(source, kind)
 
 
+@contextmanager
 def quiet_load():
-    """A context for from_pretrained calls: what the libraries print goes to stderr (stdout carries --json only)."""
-    from .models.loading import stdout_to_stderr
+    """A context for from_pretrained calls (and moving the weights to the device): what the libraries print goes to
+    stderr (stdout carries --json only), and the time spent counts as model loading in the cell's record
+    (model_load_s), apart from the stage's compute."""
+    from .models.loading import stdout_to_stderr, timed_load
 
-    return stdout_to_stderr()
+    with timed_load(), stdout_to_stderr():
+        yield
 
 
 def decode_images(paths: Sequence[str | Path], size: int, *, cache_dir: Path | None = None,

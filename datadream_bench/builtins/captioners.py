@@ -39,7 +39,8 @@ def load_blip(source: str, device: str):
                                                                  **checkpoint.load_kwargs())
             tokenizer = AutoTokenizer.from_pretrained(root, local_files_only=True)
             processor = BlipImageProcessorPil.from_pretrained(root, local_files_only=True)
-        _LOADED[key] = (model.to(device).eval(), tokenizer, processor)
+            model = model.to(device).eval()
+        _LOADED[key] = (model, tokenizer, processor)
     return _LOADED[key]
 
 

@@ -24,6 +24,16 @@ def load_seconds() -> float:
     return _LOAD_SECONDS[0]
 
 
+@contextmanager
+def timed_load():
+    """Count the time inside into load_seconds(): for models loaded outside load_sd / load_clip (a plugin's own)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        _LOAD_SECONDS[0] += time.perf_counter() - start
+
+
 def quiet_libraries() -> None:
     """Library progress bars and load reports go nowhere: our own progress goes to stderr through rich."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -8,6 +8,7 @@ import pytest
 
 from datadream_bench import api
 from datadream_bench.errors import ModelNotFoundError, UsageError
+from datadream_bench.models.loading import load_seconds
 from datadream_bench.runner.stages import adapt
 from datadream_bench.testing import check_method, tiny_cells
 from dd_bench_disef.config import DisefConfig
@@ -168,7 +169,9 @@ def test_blip_captioner_from_a_local_folder(make_ctx, tmp_path):
                        overrides={"captioner": "blip", "captioner_model": str(blip)})
     assert set(cells[0].spec.inputs["models"]) == {"captioner_model", "filter_model"}
     ctx = make_ctx(D, shots=2, captioner="blip", captioner_model=str(blip))
+    loaded = load_seconds()
     adapt(D, ctx, tmp_path / "adapt")
+    assert load_seconds() > loaded  # BLIP's load counts as model loading in the cell's record, not as adapt compute
     for label, name in enumerate(ctx.dataset.classes):
         captions = ctx.adaptations[f"class-{label:04d}"].data["captions"]
         assert len(captions) == 2 and all(c.startswith(f"a photo of a {name}") for c in captions)
