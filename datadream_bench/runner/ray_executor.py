@@ -13,7 +13,8 @@ plugin registry. Workers write artifacts into the shared work dir under claims (
 `dd-bench run`s apart) and hand their result records back; the driver alone writes the SQLite store.
 
 A worker that dies mid-task (killed, out of memory, lost node) is retried up to max_retries times: the retry
-takes over the dead worker's claims and resumes from what is on disk, so the result is the same. A task that asks
+takes over the dead worker's claims and resumes from what is on disk, so the result is the same. A full disk stops
+the grid as the local executor does: every other task is cancelled, and the rerun resumes. A task that asks
 for more than any node has fails before anything is submitted (Ray would wait for such a node forever).
 """
 
@@ -25,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from ..diskspace import disk_full_message, is_disk_full
 from ..errors import UsageError
 from ..store import ResultsStore
 from .cell import Cell, artifact_keys, store_record
@@ -37,9 +39,12 @@ from .workdir import WorkDir
 log = logging.getLogger("dd_bench")
 
 INSTALL_HINT = 'the Ray executor needs Ray: pip install "dd-bench[ray]" (or pip install -e ".[ray]" in a checkout)'
-# Passed to every task: which plugins load, and offline model loading, as in the process that planned the grid.
+# Passed to every task: which plugins load, offline model loading, and the fault points a test arms (faults.py), as
+# in the process that planned the grid. Per task, so they reach the workers also when the caller started Ray.
 ENV_PASSED = ("DD_BENCH_LOAD_PLUGINS", "DD_BENCH_DISABLE_PLUGINS", "HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE",
-              "HF_DATASETS_OFFLINE", "TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY")
+              "HF_DATASETS_OFFLINE", "TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY", "DD_BENCH_KILL_AT",
+              "DD_BENCH_FULL_AT")
+CANCEL_WAIT_S = 60  # after a full disk: how long the driver waits for cancelled tasks to end
 AUTO_SHARD_BLOCKS = 16  # automatic sharding gives each shard at least this many blocks (1,024 images)
 
 
@@ -134,9 +139,8 @@ class RayExecutor:
         ray = require_ray()
         started = not ray.is_initialized()
         if started:
-            env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
             ray.init(address=self.options.address, include_dashboard=False, logging_level=logging.WARNING,
-                     runtime_env={"env_vars": env} if env else None, **self.options.init)
+                     **self.options.init)
         try:
             return _Run(ray, self.options, cells, workdir, store, reporter).go()
         finally:
@@ -155,6 +159,10 @@ class _Run:
         self.results: dict[int, CellOutcome] = {}
         self.datasets: dict[str, object] = {}
         self.claims: dict[int, object] = {}
+        self.upstream: list = []  # every adapt and generation task submitted (cancelled if the disk fills)
+        self.stopped: str | None = None  # why the grid stopped early (a full disk), if it did
+        env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
+        self.runtime_env = {"env_vars": env} if env else None
 
     # resources --------------------------------------------------------------------------------------------------
     def check_feasible(self) -> int:
@@ -174,7 +182,7 @@ class _Run:
 
     def remote(self, fn, gpus: float):
         return self.ray.remote(fn).options(num_cpus=self.options.task_cpus, num_gpus=gpus,
-                                           max_retries=self.options.max_retries)
+                                           max_retries=self.options.max_retries, runtime_env=self.runtime_env)
 
     def dataset_ref(self, cell: Cell):
         key = cell.spec.inputs["dataset"]
@@ -211,7 +219,9 @@ class _Run:
         chunks = [units[j::min(len(units), slots)] for j in range(min(len(units), slots))] if units else []
         adapted = [adapt.remote(spec_json, data, chunk) for chunk in chunks]
         shards = self.options.shard_images or self.auto_shards(c, ctx, units, slots)
-        return [shard.remote(spec_json, data, s, shards, *adapted) for s in range(shards)]
+        made = [shard.remote(spec_json, data, s, shards, *adapted) for s in range(shards)]
+        self.upstream += adapted + made
+        return made
 
     def auto_shards(self, c: Cell, ctx, units: list[str], slots: int) -> int:
         """One shard per AUTO_SHARD_BLOCKS blocks, at most one per GPU slot."""
@@ -239,6 +249,8 @@ class _Run:
                 pending.append(i)
         self.wait(self.submit(pending, slots))
         for i in deferred:  # cells another process is running: by now usually in the store
+            if self.stopped:
+                break
             key = self.cells[i].spec.key()
             claim = claim_or_wait(self.workdir.cell_claim(key), lambda k=key: self.store.has(k),
                                   what=self.cells[i].spec.label())
@@ -247,12 +259,14 @@ class _Run:
             else:
                 self.claims[i] = claim
                 self.wait(self.submit([i], slots))
-        return GridOutcome([self.results[i] for i in range(len(self.cells))])
+        for i in [i for i in self.claims if i not in self.results]:  # cells the full disk left not run
+            self.claims.pop(i).release()
+        return GridOutcome([self.results[i] for i in sorted(self.results)], stopped=self.stopped)
 
     def wait(self, refs: dict) -> None:
         started = {ref: time.perf_counter() for ref in refs}
         left = list(refs)
-        while left:
+        while left and not self.stopped:
             ready, left = self.ray.wait(left, num_returns=1)
             ref = ready[0]
             i = refs[ref]
@@ -263,10 +277,23 @@ class _Run:
                 result = CellOutcome(c.spec, "done", top1=fields["top1"], seconds=fields["seconds"])
             except Exception as e:  # noqa: BLE001 - one cell's failure must not stop the grid
                 error = getattr(e, "cause", None) or e
-                log.error("%s failed: %s", c.spec.label(), e)
+                if is_disk_full(error):  # every later task needs the same disk: stop, saying what is free and needed
+                    self.stop_for_full_disk(i, left)
+                else:
+                    log.error("%s failed: %s", c.spec.label(), e)
                 result = CellOutcome(c.spec, "failed", seconds=time.perf_counter() - started[ref],
                                      error=f"{type(error).__name__}: {error}")
             self.finish(i, result)
+
+    def stop_for_full_disk(self, i: int, left: list) -> None:
+        """Cancel every task still queued or running (a running one is interrupted: its claims are released and
+        what it finished stays on disk for the rerun), and say what the rest of the grid needs."""
+        rest = [c for j, c in enumerate(self.cells) if j == i or j not in self.results]
+        self.stopped = disk_full_message(rest, self.workdir)
+        outstanding = left + self.upstream
+        for ref in outstanding:
+            self.ray.cancel(ref)
+        self.ray.wait(outstanding, num_returns=len(outstanding), timeout=CANCEL_WAIT_S)
 
     def finish(self, i: int, result: CellOutcome) -> None:
         claim = self.claims.pop(i, None)

@@ -1,6 +1,7 @@
 """The Ray executor on a local CPU cluster with fake GPUs (so GPU scheduling is exercised): the same store rows
 and image bytes as the local executor, a sharded set equal to an unsharded one byte for byte, a worker killed
-mid-cell retried to the same result, an infeasible request refused at once, no Ray process left behind."""
+mid-cell retried to the same result, a full disk stopping the grid (the rerun resumes to the same result), an
+infeasible request refused at once, no Ray process left behind."""
 
 import json
 import os
@@ -126,6 +127,27 @@ def test_a_worker_killed_mid_cell_is_retried_to_the_same_result(cluster, local_r
     assert rows(tmp_path) == {k: v for k, v in rows(local_run).items() if k == grid[0].spec.key()}
     local_images = {k: v for k, v in images(local_run).items() if "/zero-shot-sd/" in k}
     assert images(tmp_path) == local_images
+
+
+def test_a_full_disk_stops_the_grid_and_the_same_command_resumes_it(cluster, local_run, tmp_path, monkeypatch):
+    methods = ["zero-shot-sd", "issynth"]
+    grid = cells(tmp_path, methods=methods, settings=["synthetic"])
+    # every worker's 3rd image write fails as on a full disk (the variable reaches the workers with each task)
+    monkeypatch.setenv("DD_BENCH_FULL_AT", "generate.write:3")
+    outcome = run_grid(grid, tmp_path, executor=RayExecutor(RayOptions(**GPU_TASKS, shard_images=2)))
+    assert outcome.stopped and outcome.stopped.startswith(f"disk full: the work dir {tmp_path} has ")
+    assert "images still to make need about" in outcome.stopped
+    assert outcome.failed and all(o.status == "failed" for o in outcome.outcomes)
+    assert "No space left on device" in outcome.failed[0].error
+    assert ResultsStore(tmp_path / "results.sqlite").rows() == []
+    assert not list(tmp_path.rglob("*.claim")), "a cancelled task kept its claim"
+    monkeypatch.delenv("DD_BENCH_FULL_AT")
+    resumed = run_grid(grid, tmp_path, executor=RayExecutor(RayOptions(**GPU_TASKS, shard_images=2)))
+    assert not resumed.failed and resumed.stopped is None, [o.error for o in resumed.failed]
+    keys = {c.spec.key() for c in grid}
+    assert rows(tmp_path) == {k: v for k, v in rows(local_run).items() if k in keys}
+    assert images(tmp_path) == {k: v for k, v in images(local_run).items()
+                                if any(f"/{m}/" in k for m in methods)}
 
 
 def test_an_infeasible_request_fails_at_once(cluster, tmp_path):
