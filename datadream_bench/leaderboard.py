@@ -151,6 +151,15 @@ class Row:
         return self.key["setting"] in REFERENCE_SETTINGS
 
 
+def comparable(a: Row, b: Row) -> bool:
+    """Measured under the same conditions, whatever the method: shots, profile, classifier, CLIP checkpoint, data."""
+    def clip(r: Row):
+        return (r.experiment.get("models") or {}).get("clip")
+
+    return (all(a.key[k] == b.key[k] for k in ("shots", "profile", "classifier"))
+            and a.experiment.get("data") == b.experiment.get("data") and clip(a) == clip(b))
+
+
 @dataclass
 class Leaderboard:
     datasets: list[str]
@@ -173,12 +182,13 @@ class Leaderboard:
         return [(b, [r for r in self.rows if r.block == b]) for b in present]
 
     def best(self, row: Row, dataset: str) -> bool:
-        """The highest mean of its setting block in this dataset's column (measured, non-reference rows only)."""
+        """The highest mean in this dataset's column among the measured rows of its setting block that it can be
+        compared with (same shots, profile, classifier, CLIP and data: a 16-shot row never outshines a 1-shot one)."""
         score = row.scores.get(dataset)
         if row.source is not None or row.reference or score is None or score.mean is None:
             return False
         rivals = [r.scores[dataset].mean for r in self.rows if r.block == row.block and r.source is None
-                  and dataset in r.scores and r.scores[dataset].mean is not None]
+                  and comparable(r, row) and dataset in r.scores and r.scores[dataset].mean is not None]
         return len(rivals) > 1 and score.mean == max(rivals)
 
     def real_only(self, row: Row) -> Row | None:
@@ -186,13 +196,7 @@ class Leaderboard:
         options (None for reference and published rows, or when there is no such row or several)."""
         if row.source is not None or row.reference:
             return None
-
-        def clip(r: Row):
-            return (r.experiment.get("models") or {}).get("clip")
-
-        same = [r for r in self.rows if r.key["setting"] == REAL and r.source is None
-                and all(r.key[k] == row.key[k] for k in ("shots", "profile", "classifier"))
-                and r.experiment.get("data") == row.experiment.get("data") and clip(r) == clip(row)]
+        same = [r for r in self.rows if r.key["setting"] == REAL and r.source is None and comparable(r, row)]
         return same[0] if len(same) == 1 else None
 
     def delta(self, row: Row, dataset: str) -> float | None:

@@ -51,6 +51,16 @@ def test_scores_and_average():
     assert board.best(cls, "eurosat") and not board.best(by_method(board, "zero-shot-sd"), "eurosat")
 
 
+def test_the_best_row_is_chosen_among_rows_of_the_same_shots():
+    rows = ROWS + [row("zero-shot-sd", "eurosat", 0, 95.0, shots=32), row("real-only", "eurosat", 0, 90.0,
+                                                                          setting="real", shots=32)]
+    board = leaderboard.build(rows)
+    at = {(r.key["method"], r.key["shots"]): r for r in board.rows if r.key["setting"] == "synthetic"}
+    assert board.best(at["datadream-cls", 16], "eurosat")  # 92.0: the best 16-shot row, though a 32-shot row has 95
+    assert board.best(at["zero-shot-sd", 32], "eurosat") is False  # alone at 32 shots: nothing to be best among
+    assert board.delta(at["zero-shot-sd", 32], "eurosat") == pytest.approx(95.0 - 90.0)
+
+
 def test_one_seed_shows_no_spread_and_ci_is_wider_than_std():
     board = leaderboard.build(ROWS)
     assert by_method(board, "datadream-cls").scores["dtd"].text() == "70.0 (1)"  # not "70.0 ± 0.0 (1)"

@@ -1,5 +1,5 @@
 """The leaderboard as a LaTeX table for a paper: booktabs rules, one block per setting, the best of each block's
-column in bold, mean $\\pm$ sample std. Needs only \\usepackage{booktabs}."""
+column in bold (among rows of the same shots), mean $\\pm$ sample std. Needs only \\usepackage{booktabs}."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ def leaderboard_latex(board: Leaderboard) -> str:
         "the sample standard deviation ($n-1$)"
     seeds = f" over {counts.pop()} seeds" if len(counts) == 1 else " over seeds (their number as a subscript)"
     fixed = ", ".join(f"{tex(k)} {tex(v)}" for k, v in board.fixed.items())
+    per_shots = "" if "shots" in board.fixed else ", among rows of the same shots"  # see Leaderboard.best
     caption = (f"Top-1 accuracy (\\%) on the real test split: mean $\\pm$ {spread}{seeds}; a single seed shows no "
-               f"spread. Best of each block in bold.{' ' + fixed.capitalize() + '.' if fixed else ''}")
+               f"spread. Best of each block in bold{per_shots}.{' ' + fixed.capitalize() + '.' if fixed else ''}")
     if any(s.missing for r in board.rows for s in r.scores.values()):
         caption += " $^{\\dagger}$: seeds missing from the planned grid."
 
