@@ -305,8 +305,9 @@ def build(results: list[dict], planned: list[dict] = (), references: list[dict] 
     def order(row: Row):
         blocks = [*BLOCKS, "published"]
         block = blocks.index(row.block) if row.block in blocks else len(blocks)
-        return (block, row.key["method"], row.key["setting"], row.key["shots"], row.key["profile"],
-                row.key["classifier"], row.variant)
+        # shots before method: rows that compete (Leaderboard.best, the Δ against real-only) stand together
+        return (block, row.key["shots"], row.key["profile"], row.key["classifier"], row.key["method"],
+                row.key["setting"], row.variant)
 
     keys = ["method", "setting", *splitters, *(["config"] if variant_text else [])]
     return Leaderboard(datasets, keys, sorted(rows, key=order), fixed, ci)

@@ -59,6 +59,9 @@ def test_the_best_row_is_chosen_among_rows_of_the_same_shots():
     assert board.best(at["datadream-cls", 16], "eurosat")  # 92.0: the best 16-shot row, though a 32-shot row has 95
     assert board.best(at["zero-shot-sd", 32], "eurosat") is False  # alone at 32 shots: nothing to be best among
     assert board.delta(at["zero-shot-sd", 32], "eurosat") == pytest.approx(95.0 - 90.0)
+    # rows that compete stand together: by shots first, then method
+    assert [(r.key["shots"], r.key["method"]) for r in board.rows if r.block == "synthetic"] == [
+        (16, "datadream-cls"), (16, "zero-shot-sd"), (32, "zero-shot-sd")]
 
 
 def test_one_seed_shows_no_spread_and_ci_is_wider_than_std():
