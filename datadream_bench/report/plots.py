@@ -45,8 +45,7 @@ def accuracy_vs_shots(series: dict[str, list[tuple[int, float, float | None]]], 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 3.8))
     # One colour per method and one line style per setting: with a dozen lines, colours alone would repeat.
-    methods = sorted({label.split(" / ")[0] for label in series})
-    colour = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
+    colour = _method_colours(plt, series)
     for label, points in sorted(series.items()):
         points = sorted(points)
         x = [p[0] for p in points]
@@ -67,21 +66,41 @@ def accuracy_vs_shots(series: dict[str, list[tuple[int, float, float | None]]], 
     return _save(fig, path)
 
 
-def accuracy_vs_compute(points: list[tuple[str, float, float]], dataset: str, device: str, path: Path) -> Path | None:
-    """points: (label, stage seconds per cell without model loading, mean top-1)."""
-    points = [p for p in points if p[1] > 0]
+SETTING_MARKERS = {"synthetic": "o", "synthetic+real": "^", "real": "s", "none": "*"}
+
+
+def _method_colours(plt, labels) -> dict:
+    """One colour per method (the part of a label before " / "), the same in every figure of a report."""
+    methods = sorted({label.split(" / ")[0] for label in labels})
+    return {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
+
+
+def accuracy_vs_compute(points: list[tuple[str, int, float, float]], dataset: str, device: str,
+                        path: Path) -> Path | None:
+    """points: (label "method / setting ...", shots, stage seconds per cell without model loading, mean top-1).
+    A label's points across shot counts are joined in shots order, each marked with its shot count."""
+    points = [p for p in points if p[2] > 0]
     if not points:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 3.8))
-    markers = "osD^vP*X<>"
-    for i, (label, seconds, top1) in enumerate(points):  # a legend, not labels on the points: they overlap
-        ax.scatter([seconds], [top1], s=28, marker=markers[i // 10 % len(markers)], label=plain(label))
+    colour = _method_colours(plt, [p[0] for p in points])
+    several = len({p[1] for p in points}) > 1
+    for label in sorted({p[0] for p in points}):  # a legend, not labels on the points: they overlap
+        mine = sorted(p for p in points if p[0] == label)
+        method, _, setting = label.partition(" / ")
+        x, y = [p[2] for p in mine], [p[3] for p in mine]
+        ax.plot(x, y, marker=SETTING_MARKERS.get(setting.split(" ")[0], "o"), markersize=5, linewidth=0.8,
+                linestyle=SETTING_STYLES.get(setting.split(" ")[0], "-"), color=colour[method], label=plain(label))
+        if several:
+            for shots, seconds, top1 in zip([p[1] for p in mine], x, y):
+                ax.annotate(str(shots), (seconds, top1), xytext=(3, 2), textcoords="offset points", fontsize=6,
+                            color=colour[method])
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.set_xscale("log")
     ax.set_xlabel(f"{device} seconds per cell (stage time, model loading excluded; mean over seeds)")
     ax.set_ylabel("top-1 %")
-    ax.set_title(f"{plain(dataset)}: accuracy against compute")
+    ax.set_title(f"{plain(dataset)}: accuracy against compute" + (" (numbers: shots)" if several else ""))
     ax.grid(alpha=0.3)
     return _save(fig, path)
 

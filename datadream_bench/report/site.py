@@ -203,6 +203,11 @@ def compute_seconds(record: dict) -> float:
     return float(timings.get("total", 0.0)) - float(sum(loads.values()))
 
 
+def series_label(board: Leaderboard, row) -> str:
+    """A row's label without its shot count: the plots draw one series per label across shot counts."""
+    return label_of(board, row).replace(f" {row.key['shots']}-shot", "")
+
+
 def write_plots(site: Site, board: Leaderboard, results: dict, classes: dict) -> list[dict]:
     figures = []
     measured = [row for row in board.rows if row.source is None]
@@ -212,8 +217,7 @@ def write_plots(site: Site, board: Leaderboard, results: dict, classes: dict) ->
         for row in measured:
             score = row.scores.get(dataset)
             if score is not None and score.mean is not None:
-                label = label_of(board, row).replace(f" {row.key['shots']}-shot", "")
-                series[label].append((row.key["shots"], score.mean, score.std))
+                series[series_label(board, row)].append((row.key["shots"], score.mean, score.std))
         path = plots.accuracy_vs_shots(dict(series), dataset, site.out / "plots" / f"shots-{slug}.svg")
         if path:
             figures.append({"src": f"plots/{path.name}", "title": f"{dataset}: accuracy against shots",
@@ -225,7 +229,8 @@ def write_plots(site: Site, board: Leaderboard, results: dict, classes: dict) ->
             if cells:
                 seconds = statistics.fmean(compute_seconds(c["record"]) for c in cells)
                 devices |= {str((c["record"]["spec"].get("runtime") or {}).get("device", "cpu")) for c in cells}
-                points.append((label_of(board, row), seconds, statistics.fmean(c["top1"] for c in cells)))
+                points.append((series_label(board, row), row.key["shots"], seconds,
+                               statistics.fmean(c["top1"] for c in cells)))
         device = "GPU" if any(d.startswith("cuda") for d in devices) else "CPU"
         path = plots.accuracy_vs_compute(points, dataset, device, site.out / "plots" / f"compute-{slug}.svg")
         if path:
