@@ -17,12 +17,33 @@ from .models import loading
 from .spec import CellSpec
 
 
+class NoShots:
+    """Stands for the few-shot draw in the context of a method that declares reads_shots = False: its generated set
+    is shared by every shot count, so reading the shots would make that sharing wrong."""
+
+    def __init__(self, method: str):
+        self._method = method
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        from .validation import ContractError
+
+        raise ContractError(f"method {self._method!r} declares reads_shots = False (one generated set for every "
+                            f"shot count), but reads ctx.fewshot.{name}; remove the declaration if it uses the shots")
+
+
+def shots_for(method, fewshot: FewShot):
+    """What a method's context holds as its few-shot draw: the draw, or NoShots when the method does not read it."""
+    return fewshot if getattr(method, "reads_shots", True) else NoShots(method.name)
+
+
 @dataclass
 class CellContext:
     spec: CellSpec
     config: Any  # the method's validated Config
     dataset: DatasetManifest
-    fewshot: FewShot
+    fewshot: FewShot  # (NoShots for a method with reads_shots = False)
     device: str
     dtype: torch.dtype
     progress: Callable[[str, int, int], None] = lambda what, done, total: None

@@ -53,6 +53,9 @@ class Method:
     profile_defaults: ClassVar[dict[str, dict]] = {}
     # What the run record should say this method is built on, when it differs from the original (e.g. GLIDE -> SD).
     notes: ClassVar[str] = ""
+    # False for a method whose images never depend on the real shots (zero-shot SD): its generated set is keyed
+    # without them, so one set serves every shot count of a seed. Its context then refuses any read of ctx.fewshot.
+    reads_shots: ClassVar[bool] = True
 
     @property
     def generates(self) -> bool:

@@ -179,7 +179,7 @@ def make_ctx(digits, tiny_pipe):
     random SD, with the method's tiny-profile config and the overrides applied: run adapt/plan/sample directly."""
     import torch
 
-    from .context import CellContext
+    from .context import CellContext, shots_for
     from .datasets.fewshot import draw_few_shot
     from .spec import CellSpec
 
@@ -190,8 +190,9 @@ def make_ctx(digits, tiny_pipe):
             classifier="clip-lora", profile="tiny", sd_model="tiny:0", clip_model="tiny:0",
             method_config=config.model_dump(mode="json"), classifier_config={},
         )
-        ctx = CellContext(spec=spec, config=config, dataset=digits, fewshot=draw_few_shot(digits, seed, shots),
-                          device="cpu", dtype=torch.float32)
+        ctx = CellContext(spec=spec, config=config, dataset=digits,
+                          fewshot=shots_for(method, draw_few_shot(digits, seed, shots)), device="cpu",
+                          dtype=torch.float32)
         if progress is not None:
             ctx.progress = progress
         return ctx

@@ -31,8 +31,11 @@ class QualityUnavailable(Exception):
     """Why a cell's set cannot be measured (said to the user, never a crash of the view)."""
 
 
-def quality_path(workdir: WorkDir, generate_key: str, clip_fingerprint: str) -> Path:
-    return workdir.root / "quality" / "sets" / f"{generate_key}-{clip_fingerprint}.json"
+def quality_path(workdir: WorkDir, artifacts: dict, clip_fingerprint: str) -> Path:
+    """Per generated set, few-shot draw and feature model: memorisation is measured against the shots, and a set
+    made without them (zero-shot SD) serves several draws."""
+    name = f"{artifacts['generate']}-{artifacts['fewshot']}-{clip_fingerprint}.json"
+    return workdir.root / "quality" / "sets" / name
 
 
 def find_judge(store: ResultsStore, record: dict) -> dict | None:
@@ -64,7 +67,7 @@ def set_quality(workdir: WorkDir, record: dict, store: ResultsStore | None = Non
     clip_fp = (spec.get("inputs") or {}).get("clip") or ""
     judge = find_judge(store, record)
     judging = judge_key(workdir, judge)
-    path = quality_path(workdir, artifacts["generate"], clip_fp)
+    path = quality_path(workdir, artifacts, clip_fp)
     if path.is_file():
         saved = json.loads(path.read_text())
         if saved.get("version") == VERSION and saved["consistency_judge"]["key"] == judging:

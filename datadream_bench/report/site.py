@@ -289,7 +289,7 @@ def write_cell_page(site: Site, workdir: WorkDir, result: dict, classes: list[st
     if record.get("artifacts", {}).get("generate"):
         from ..quality.compute import quality_path
 
-        qpath = quality_path(workdir, record["artifacts"]["generate"], (spec.get("inputs") or {}).get("clip", ""))
+        qpath = quality_path(workdir, record["artifacts"], (spec.get("inputs") or {}).get("clip", ""))
     if qpath is not None and qpath.is_file():
         import json
 

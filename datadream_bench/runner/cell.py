@@ -15,7 +15,7 @@ import torch
 
 from ..classifier.base import Classifier, TrainJob
 from .. import faults
-from ..context import CellContext
+from ..context import CellContext, shots_for
 from ..datasets.fewshot import FewShot, save_few_shot
 from ..datasets.manifest import DatasetManifest
 from ..fingerprint import fingerprint
@@ -51,10 +51,13 @@ def artifact_keys(cell: Cell) -> dict:
     spec, method = cell.spec, cell.method
     keys = {"dataset": spec.inputs["dataset"], "fewshot": cell.fewshot.fingerprint()}
     if method.generates and spec.setting in (SYNTHETIC, SYNTHETIC_REAL):
+        # A method that never reads the shots makes the same images at every shot count: only the seed and the
+        # class names (which seed each image) enter its key, so one set serves 1, 2, ... 16 shots.
+        shots = keys["fewshot"] if method.reads_shots else {"seed": spec.seed, "classes": list(cell.dataset.classes)}
         keys["adapt"] = fingerprint({
             "method": method.name, "version": cell.provenance.get("method_version"),
             "code": spec.inputs.get("code", {}).get("method"),
-            "config": stage_fields(cell.method_config, "adapt"), "fewshot": keys["fewshot"], "sd": spec.inputs["sd"],
+            "config": stage_fields(cell.method_config, "adapt"), "fewshot": shots, "sd": spec.inputs["sd"],
             "prompts": [cell.dataset.prompt(label) for label in range(len(cell.dataset.classes))],
             "precision": spec.precision,
             # models the method loads itself (captioner, filter): a new checkpoint means new captions and images
@@ -116,8 +119,9 @@ def compute_cell(cell: Cell, workdir: WorkDir, reporter: Reporter, argv: list[st
     save_real_pool(cell.dataset, workdir)  # once per dataset: the train images the quality measures compare with
     timings["fewshot"], load_s["fewshot"] = time.perf_counter() - t, loading.load_seconds() - loaded
 
-    ctx = CellContext(spec=spec, config=cell.method_config, dataset=cell.dataset, fewshot=cell.fewshot,
-                      device=device, dtype=DTYPES[spec.precision], progress=reporter.progress)
+    ctx = CellContext(spec=spec, config=cell.method_config, dataset=cell.dataset,
+                      fewshot=shots_for(cell.method, cell.fewshot), device=device, dtype=DTYPES[spec.precision],
+                      progress=reporter.progress)
     synthetic, generation = [], None
     if "generate" in keys:
         t, loaded = time.perf_counter(), loading.load_seconds()

@@ -80,11 +80,12 @@ def _cell(spec_json: dict, dataset, recorded: dict | None = None) -> Cell:
 
 
 def _context(cell: Cell):
-    from ..context import CellContext
+    from ..context import CellContext, shots_for
     from .cell import DTYPES
 
-    return CellContext(spec=cell.spec, config=cell.method_config, dataset=cell.dataset, fewshot=cell.fewshot,
-                       device=cell.spec.runtime["device"], dtype=DTYPES[cell.spec.precision])
+    return CellContext(spec=cell.spec, config=cell.method_config, dataset=cell.dataset,
+                       fewshot=shots_for(cell.method, cell.fewshot), device=cell.spec.runtime["device"],
+                       dtype=DTYPES[cell.spec.precision])
 
 
 def adapt_task(spec_json: dict, dataset, units: list[str]) -> int:

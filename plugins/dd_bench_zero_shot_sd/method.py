@@ -17,6 +17,7 @@ class ZeroShotSD(api.Method):
     name = "zero-shot-sd"
     description = "Stable Diffusion text-to-image from the class prompt, no adaptation (DataDream's baseline)"
     Config = ZeroShotConfig
+    reads_shots = False  # text to image from the class prompt: one generated set serves every shot count of a seed
     # The same image counts as DataDream under each profile, so the comparison stays like for like.
     # The demo samples as DataDream's demo does (40 images per class, 25 steps): the same base, prompt and sampler.
     profile_defaults = {"demo": {"images_per_class": 40, "num_inference_steps": 25},

@@ -31,6 +31,15 @@ def test_no_adapt_units_and_one_plain_request_per_image(make_ctx):
         assert r.seed == ctx.image_seed(r.label, r.index)
 
 
+def test_its_context_refuses_the_shots_it_declares_it_never_reads(make_ctx):
+    from datadream_bench.validation import ContractError
+
+    ctx = make_ctx(ZS)
+    assert ZS.reads_shots is False
+    with pytest.raises(ContractError, match=r"'zero-shot-sd' declares reads_shots = False .* ctx.fewshot.shots"):
+        ctx.shot_units()
+
+
 def test_defaults_match_datadream_generation():
     c = ZeroShotConfig()
     assert (c.images_per_class, c.num_inference_steps, c.guidance_scale, c.batch_size) == (500, 50, 2.0, 10)

@@ -56,6 +56,29 @@ def test_a_changed_setting_never_meets_a_stale_artifact(registry, tmp_path):
     assert batch.spec.key() == base.spec.key() and artifact_keys(batch) == artifact_keys(base)
 
 
+def test_a_method_that_never_reads_the_shots_makes_one_set_for_every_shot_count(registry, tmp_path):
+    zero_shot = tiny_cells(["zero-shot-sd"], tmp_path, registry, settings=["synthetic"], shots=[1, 2])
+    other_seed = tiny_cells(["zero-shot-sd"], tmp_path, registry, settings=["synthetic"], seeds=[1])[0]
+    reads = tiny_cells(["example-sd"], tmp_path, registry, settings=["synthetic"], shots=[1, 2])
+    keys = [artifact_keys(c) for c in zero_shot]
+    assert keys[0]["generate"] == keys[1]["generate"] != artifact_keys(other_seed)["generate"]
+    assert keys[0]["fewshot"] != keys[1]["fewshot"] and keys[0]["classifier"] != keys[1]["classifier"]
+    assert artifact_keys(reads[0])["generate"] != artifact_keys(reads[1])["generate"]  # a method that reads them
+
+    outcome = run_grid(zero_shot, tmp_path)
+    assert [o.status for o in outcome.outcomes] == ["done", "done"], [o.error for o in outcome.outcomes]
+    store = ResultsStore(tmp_path / "results.sqlite")
+    one, two = (store.record(c.spec.key()) for c in zero_shot)
+    assert one["generation"]["images"] > 0 and two["generation"]["images"] == 0
+    assert two["generation"]["reused"] == one["generation"]["images"]
+    # the set's quality is kept per draw: memorisation is measured against each cell's own shots
+    from datadream_bench.quality.compute import quality_path
+    from datadream_bench.runner.workdir import WorkDir
+
+    paths = {quality_path(WorkDir(tmp_path), r["artifacts"], r["spec"]["inputs"]["clip"]) for r in (one, two)}
+    assert len(paths) == 2
+
+
 def test_one_failing_cell_does_not_stop_the_grid(registry, tmp_path, monkeypatch):
     method = registry.methods["example-sd"]
 
