@@ -129,13 +129,16 @@ def method_cost(method, config, classes: int, shots: int):
     return cost
 
 
-def plan_cell(row: PlanRow, method, config, classifier, clf_config) -> None:
-    """Add one seed's work of (method, dataset, shots) to row, from the method's and the classifier's cost hooks."""
+def plan_cell(row: PlanRow, method, config, classifier, clf_config, generates: bool = True) -> None:
+    """Add one seed's work of (method, dataset, shots) to row, from the method's and the classifier's cost hooks.
+    generates=False: the generated set is another shot count's (a method that never reads the shots), so its
+    images are not made again; the classifier still trains on them."""
     classes, shots = row.classes, row.shots
     cost = method_cost(method, config, classes, shots)
     row.notes.extend(cost.notes)
-    row.images += cost.images
-    if cost.images:
+    if generates:
+        row.images += cost.images
+    if cost.images and generates:
         g = costs.Generation(steps=cost.steps, guidance_scale=cost.guidance_scale, strength=cost.strength)
         row.flops["generate"] += cost.images * costs.image_flops(g)
     row.adapt_steps += cost.adapt_steps
@@ -195,7 +198,11 @@ def plan(methods: list[str], datasets: list[str], shots: list[int], seeds: list[
                 if not row.settings:
                     continue
                 for _ in seeds:
-                    plan_cell(row, obj, configs[m], clf, clf_config)
+                    # one set per seed for every shot count when the method never reads the shots
+                    plan_cell(row, obj, configs[m], clf, clf_config, generates=obj.reads_shots or k == shots[0])
+                if not (obj.reads_shots or k == shots[0]):
+                    row.notes.append(f"{m}: its images do not depend on the shots; the {shots[0]}-shot set serves "
+                                     "every shot count, so they are counted once")
                 row.notes = sorted(set(row.notes))
                 row.seconds = {s: row.flops[s] / (rates.tflops[s] * 1e12) for s in STAGES}
                 rows.append(row)

@@ -47,6 +47,15 @@ def test_eurosat_datadream_cells_count_every_stage():
     assert "assumed" in out["rate_source"]
 
 
+def test_a_set_shared_by_every_shot_count_is_counted_once():
+    out = plan_json("-m", "zero-shot-sd,datadream-cls", "-d", "eurosat", "--shots", "4,16", "--seeds", "0")
+    rows = {(r["method"], r["shots"]): r for r in out["rows"]}
+    first, second = rows["zero-shot-sd", 4], rows["zero-shot-sd", 16]
+    assert first["images"] == 10 * 500 and second["images"] == 0 and second["flops"]["generate"] == 0
+    assert second["flops"]["classifier"] > 0  # its classifiers still train, on the shared set
+    assert rows["datadream-cls", 4]["images"] == rows["datadream-cls", 16]["images"] == 10 * 500
+
+
 def test_rate_on_the_command_line_sets_the_time_and_is_named():
     out = plan_json("-m", "zero-shot-sd", "-d", "dtd", "--seeds", "0", "--rate", "100")
     row = out["rows"][0]
