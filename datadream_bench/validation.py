@@ -67,15 +67,23 @@ def _fields_of(config_cls) -> set[str]:
     return set(getattr(config_cls, "model_fields", {}))
 
 
-def _identity(obj, plugin: str, kind: str, base: type, config_base: type, option: str) -> tuple[str, str, type]:
-    """(name, how errors name it, Config) of a plugin's method or classifier; ContractError when one is missing."""
-    name = getattr(obj, "name", None)
+def _named(obj, plugin: str, kind: str, base: type, example: str = "...", option: str = "",
+           attr: str = "name") -> tuple[str, str]:
+    """(name, how errors name it) of a registered object; ContractError when it is of the wrong kind or unnamed."""
+    name = getattr(obj, attr, None)
     what = f"{plugin}: {kind} {name!r}" if isinstance(name, str) and name else f"{plugin}: a {kind}"
     if not isinstance(obj, base):
         raise ContractError(f"{what} is a {type(obj).__name__}; a {kind} must subclass api.{base.__name__}")
     if not isinstance(name, str) or not name:
-        raise ContractError(f"{what} ({type(obj).__name__}) has no name: set the class attribute "
-                            f"name = \"my-{kind}\" (the name used with {option})")
+        used = f" (the name used with {option})" if option else ""
+        raise ContractError(f"{what} ({type(obj).__name__}) has no {attr}: set the class attribute "
+                            f"{attr} = \"{example}\"{used}")
+    return name, what
+
+
+def _identity(obj, plugin: str, kind: str, base: type, config_base: type, option: str) -> tuple[str, str, type]:
+    """(name, how errors name it, Config) of a plugin's method or classifier; ContractError when one is missing."""
+    name, what = _named(obj, plugin, kind, base, f"my-{kind}", option)
     config = getattr(obj, "Config", None)
     if not (isinstance(config, type) and issubclass(config, config_base)):
         raise ContractError(f"{what}: Config must be a subclass of api.{config_base.__name__}, got {config!r}")
@@ -136,13 +144,7 @@ def check_classifier(obj, plugin: str) -> str:
 def check_dataset(obj, plugin: str) -> str:
     from .datasets.adapter import DatasetAdapter
 
-    key = getattr(obj, "key", None)
-    what = f"{plugin}: dataset {key!r}" if isinstance(key, str) and key else f"{plugin}: a dataset"
-    if not isinstance(obj, DatasetAdapter):
-        raise ContractError(f"{what} is a {type(obj).__name__}; a dataset must subclass api.DatasetAdapter")
-    if not isinstance(key, str) or not key:
-        raise ContractError(f"{what} ({type(obj).__name__}) has no key: set the class attribute key = \"...\" "
-                            "(the name used with --dataset)")
+    key, what = _named(obj, plugin, "dataset", DatasetAdapter, option="--dataset", attr="key")
     if not (_overrides(obj, DatasetAdapter, "load") or hasattr(obj, "collect")):
         raise ContractError(f"{what} does not implement load(self, options) -> api.DatasetManifest")
     return key
@@ -151,12 +153,7 @@ def check_dataset(obj, plugin: str) -> str:
 def check_captioner(obj, plugin: str) -> str:
     from .captioner import Captioner
 
-    name = getattr(obj, "name", None)
-    what = f"{plugin}: captioner {name!r}" if isinstance(name, str) and name else f"{plugin}: a captioner"
-    if not isinstance(obj, Captioner):
-        raise ContractError(f"{what} is a {type(obj).__name__}; a captioner must subclass api.Captioner")
-    if not isinstance(name, str) or not name:
-        raise ContractError(f"{what} ({type(obj).__name__}) has no name: set the class attribute name = \"...\"")
+    name, what = _named(obj, plugin, "captioner", Captioner)
     if not _overrides(obj, Captioner, "caption"):
         raise ContractError(f"{what} does not implement caption(self, images, class_name, *, source, device)")
     return name
