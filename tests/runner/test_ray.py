@@ -132,8 +132,10 @@ def test_a_worker_killed_mid_cell_is_retried_to_the_same_result(cluster, local_r
 def test_a_full_disk_stops_the_grid_and_the_same_command_resumes_it(cluster, local_run, tmp_path, monkeypatch):
     methods = ["zero-shot-sd", "issynth"]
     grid = cells(tmp_path, methods=methods, settings=["synthetic"])
-    # every worker's 3rd image write fails as on a full disk (the variable reaches the workers with each task)
-    monkeypatch.setenv("DD_BENCH_FULL_AT", "generate.write:3")
+    # Every worker's 17th image write fails as on a full disk (the variable reaches the workers with each task).
+    # The 17th is in a worker's 3rd batch of 8, begun only once its 1st batch is recorded: an image size is then
+    # known whichever task fails first, and the message can say what the rest needs.
+    monkeypatch.setenv("DD_BENCH_FULL_AT", "generate.write:17")
     outcome = run_grid(grid, tmp_path, executor=RayExecutor(RayOptions(**GPU_TASKS, shard_images=2)))
     assert outcome.stopped and outcome.stopped.startswith(f"disk full: the work dir {tmp_path} has ")
     assert "images still to make need about" in outcome.stopped
