@@ -12,7 +12,6 @@ import re
 import shutil
 from pathlib import Path
 
-from .engine.manifest import MANIFEST, records
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 DISK_FULL_TEXT = ("no space left on device", "database or disk is full", "os error 28", "disk quota exceeded")
@@ -53,28 +52,17 @@ def human(n: float) -> str:
 def images_to_make(cells, workdir) -> tuple[int, float | None]:
     """(images the cells' generated sets still lack, mean bytes of a generated image so far or None).
 
-    The planned count is the plan's (images per class x classes, as `dd-bench plan` counts it); a set shared by
-    two settings is counted once. What is done is read from the set's manifest and its block pieces (a set still
-    being made); the size per image is what the first 200 of those files take on the disk (whole blocks, so a
-    filesystem that rounds small files up is counted as it fills).
+    Counts are runner.generation.count_sets'; the size per image is what the first 200 recorded files of each set
+    take on the disk (whole blocks, so a filesystem that rounds small files up is counted as it fills).
     """
-    from .runner.cell import artifact_keys
+    from .runner.generation import count_sets
 
-    missing, sizes, seen = 0, [], set()
-    for cell in cells:
-        keys = artifact_keys(cell)
-        if "generate" not in keys or keys["generate"] in seen:
-            continue
-        seen.add(keys["generate"])
-        folder = workdir.generated(cell.spec.method, keys["generate"])
-        done = {}
-        for path in [folder / MANIFEST, *sorted((folder / "blocks").glob("*.jsonl"))]:
-            done.update((rec["id"], rec) for rec in records(path) if "id" in rec and "file" in rec)
-        planned = getattr(cell.method_config, "images_per_class", 0) * len(cell.dataset.classes)
-        missing += max(0, planned - len(done))
-        for rec in list(done.values())[:200]:
+    missing, sizes = 0, []
+    for s in count_sets(cells, workdir):
+        missing += max(0, (s.planned or 0) - len(s.done))
+        for rec in list(s.done.values())[:200]:
             try:
-                st = (folder / rec["file"]).stat()
+                st = (s.folder / rec["file"]).stat()
             except FileNotFoundError:  # recorded but gone: it will be made again
                 continue
             sizes.append(max(st.st_size, st.st_blocks * 512))

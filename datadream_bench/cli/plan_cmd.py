@@ -1,4 +1,5 @@
-"""`dd-bench plan`: what a grid costs before it runs: images, FLOPs per stage and estimated GPU hours.
+"""`dd-bench plan`: what a grid costs before it runs: images and their disk space, FLOPs per stage and estimated GPU
+hours.
 
 Mounted in cli.main as a single command. The table goes to stdout (or JSON with --json); the rate's source and any
 caveat go to stderr, and the table's caption says which rate was used.
@@ -32,6 +33,10 @@ def _fmt_flops(flop: float) -> str:
     return f"{flop / 1e15:,.1f}" if flop else "-"
 
 
+def _fmt_gb(n: int) -> str:
+    return f"{n / 2**30:,.1f}" if n else "-"  # GB as the disk-full messages count them (diskspace.human)
+
+
 def _fmt_hours(seconds: float) -> str:
     return f"{seconds / 3600:,.2f}" if seconds else "-"
 
@@ -57,7 +62,8 @@ def plan(
     = "h100-sxm",
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable plan alone on stdout")] = False,
 ) -> None:
-    """Images, PFLOPs per stage (generate, adapt, classifier) and GPU hours of a grid, before running it."""
+    """Images (and the most disk they take), PFLOPs per stage (generate, adapt, classifier) and GPU hours of a grid,
+    before running it."""
     from ..config import parse_overrides
     from ..perf.plan import Rates, peak, plan as make_plan
 
@@ -77,6 +83,7 @@ def plan(
         print(json.dumps({"rate_source": rates.source, "rates_tflops": rates.tflops,
                           "rows": [r.as_dict() for r in rows],
                           "total": {"images": sum(r.images for r in rows),
+                                    "disk_bytes": sum(r.disk_bytes for r in rows),
                                     "flops": sum(r.total_flops for r in rows),
                                     "seconds": sum(r.total_seconds for r in rows)}}, indent=1))
         return
@@ -84,23 +91,29 @@ def plan(
     from rich.table import Table
 
     table = Table(title="PFLOP per stage, summed over seeds and settings",
-                  caption=f"GPU h at {rates.source}", caption_justify="left")
-    for col in ("method", "dataset", "shots", "seeds", "classes", "images", "generate", "adapt", "classifier",
-                "total", "GPU h"):
+                  caption=f"GPU h at {rates.source}.\ndisk GB: the generated PNGs at most (raw 512 px RGB each; "
+                          "photos compress, so less), besides LoRAs and classifier states",
+                  caption_justify="left")
+    for col in ("method", "dataset", "shots", "seeds", "classes", "images", "disk GB", "generate", "adapt",
+                "classifier", "total", "GPU h"):
         named = col in ("method", "dataset")
         table.add_column(col, justify="left" if named else "right", no_wrap=named)
     for r in rows:
         table.add_row(r.method, r.dataset, str(r.shots), str(r.seeds), str(r.classes), f"{r.images:,}",
+                      _fmt_gb(r.disk_bytes),
                       _fmt_flops(r.flops["generate"]), _fmt_flops(r.flops["adapt"]), _fmt_flops(r.flops["classifier"]),
                       _fmt_flops(r.total_flops), _fmt_hours(r.total_seconds))
     total_flops = sum(r.total_flops for r in rows)
-    table.add_row("total", "", "", "", "", f"{sum(r.images for r in rows):,}",
+    table.add_row("total", "", "", "", "", f"{sum(r.images for r in rows):,}", _fmt_gb(sum(r.disk_bytes for r in rows)),
                   *[_fmt_flops(sum(r.flops[s] for r in rows)) for s in ("generate", "adapt", "classifier")],
                   _fmt_flops(total_flops), _fmt_hours(sum(r.total_seconds for r in rows)), end_section=True)
     from rich.console import Console
 
     # Never squeeze the numbers into ellipses on a narrow terminal: a wide table wraps, but stays readable.
-    Console(width=max(out.width, 120), markup=False, emoji=False).print(table)
+    console = Console(width=10_000, markup=False, emoji=False)
+    natural = console.measure(table).maximum
+    console.width = max(out.width, natural)
+    console.print(table)
     if total_flops:
         share = sum(r.flops["generate"] for r in rows) / total_flops
         err.print(f"generation is {share:.0%} of the FLOPs", highlight=False)

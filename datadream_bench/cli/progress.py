@@ -35,9 +35,18 @@ class Count:
     done: int = 0
     base: int = 0  # already done when the bar started
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None  # when done reached total: rate and time stop there, however long the bar stays
+
+    def update(self, done: int) -> None:
+        self.done = done
+        if self.ended is None and done >= self.total:
+            self.ended = time.monotonic()
+
+    def elapsed(self, now: float | None = None) -> float:
+        return (self.ended or now or time.monotonic()) - self.started
 
     def rate(self, now: float | None = None) -> float | None:
-        elapsed = (now or time.monotonic()) - self.started
+        elapsed = self.elapsed(now)
         work = self.done - self.base
         return work / elapsed if work > 0 and elapsed > 0 else None
 
@@ -65,7 +74,7 @@ class _EtaColumn(ProgressColumn):
     def render(self, task) -> Text:
         count: Count = task.fields["count"]
         if count.done >= count.total:
-            return Text(f"done in {clock(time.monotonic() - count.started)}", style="progress.elapsed")
+            return Text(f"done in {clock(count.elapsed())}", style="progress.elapsed")
         return Text(f"ETA {clock(count.eta())}", style="progress.remaining")
 
 
@@ -81,7 +90,8 @@ class RichReporter(Reporter):
         self.tasks: dict[str, int] = {}
         self.grid: Count | None = None
         self.grid_task: int | None = None
-        self.current: str | None = None  # the cell in progress
+        self.current: str | None = None  # the cell whose line came last, until it finishes
+        self.running: set[str] = set()  # cells started and not finished (many at once on Ray)
         self.unit: tuple[int, int] | None = None  # the adapt unit in progress (index, of)
         self.finished = self.skipped = self.failed = 0
         self.last_line = 0.0
@@ -115,6 +125,7 @@ class RichReporter(Reporter):
         self.counts.clear()
         self.unit = None
         self.current = spec.label()
+        self.running.add(self.current)
         err.print(labelled(f"cell {index + 1}/{total}", spec.label(), "bold"), highlight=False)
 
     def progress(self, what: str, done: int, total: int) -> None:
@@ -125,7 +136,7 @@ class RichReporter(Reporter):
             # A new bar, or a count that starts over (the next unit's LoRA steps): rate and ETA start over too.
             count = self.counts[what] = Count(what, total, done, base=done)
             self._new_bar(what, count)
-        count.done = done
+        count.update(done)
         if self.live:
             self.bars.update(self.tasks[what], completed=done, total=total, description=self._label(what))
         else:
@@ -135,22 +146,25 @@ class RichReporter(Reporter):
         if self.grid is not None:
             if outcome.status == "skipped":
                 self.grid.total -= 1  # no work: leaves the count, so the ETA reflects cells that run
-            else:
-                self.grid.done += 1
+            self.grid.update(self.grid.done + (outcome.status != "skipped"))
             if self.live and self.grid_task is not None:
                 self.bars.update(self.grid_task, completed=self.grid.done, total=self.grid.total,
                                  description=self._grid_label())
+        label = outcome.spec.label()
+        # Which cell this is, unless it is plainly the one whose line came last (cells run one at a time).
+        who = f"{label}: " if self.running - {label} or label != self.current else ""
+        self.running.discard(label)
         self.current = None
         if outcome.status == "done":
             self.finished += 1
-            err.print(f"  done: top-1 {outcome.top1:.1f}% in {outcome.seconds:.0f}s{self._grid_tail()}",
+            err.print(f"  {who}done: top-1 {outcome.top1:.1f}% in {outcome.seconds:.0f}s{self._grid_tail()}",
                       highlight=False)
         elif outcome.status == "skipped":
             self.skipped += 1
-            err.print("  already in the store: skipped", highlight=False)
+            err.print(f"  {who}already in the store: skipped", highlight=False)
         else:
             self.failed += 1
-            err.print(labelled("  failed:", f"{outcome.error}{self._grid_tail()}"), highlight=False)
+            err.print(labelled(f"  {who}failed:", f"{outcome.error}{self._grid_tail()}"), highlight=False)
 
     # ---- helpers ----
 
@@ -189,8 +203,11 @@ class RichReporter(Reporter):
     def interrupted_line(self) -> str:
         kept = (f"interrupted: {self.finished} cell(s) finished in this run are in the store"
                 f"{f', {self.skipped} were already there' if self.skipped else ''}")
-        if self.current:
+        if len(self.running) > 1:
+            kept += (f"; of the {len(self.running)} cells in progress, the finished adapt units and generated images "
+                     "are kept on disk")
+        elif self.running:
             have = ", ".join(f"{w} {c.done}/{c.total}" for w, c in self.counts.items() if w in ("adapt", "generate"))
-            kept += (f"; of {self.current}, the finished adapt units and generated images are kept on disk"
+            kept += (f"; of {next(iter(self.running))}, the finished adapt units and generated images are kept on disk"
                      f"{f' ({have})' if have else ''}")
         return kept + ". Run the same command again to resume: finished work is skipped, not redone."

@@ -57,6 +57,13 @@ def image_flops(g: Generation) -> int:
     return total
 
 
+def png_bytes_at_most(image_size: int = arch.SD_IMAGE_SIZE) -> int:
+    """The most a generated image's PNG can take: raw RGB plus PNG's filter byte per row, with room for zlib's stored
+    blocks and the chunk headers when nothing compresses. Photos take less; by how much depends on the content."""
+    raw = image_size * (image_size * 3 + 1)
+    return raw + raw // 1000 + 4096
+
+
 def sd_lora_step_flops(batch: int, train_text_encoder: bool = True, image_size: int = arch.SD_IMAGE_SIZE) -> int:
     """One DataDream LoRA step. The VAE posterior of the (square) training images is cached, so no encode here."""
     per_image = flops.unet_lora_train(image_size // 8)

@@ -86,6 +86,7 @@ class PlanRow:
     classes: int
     settings: list[str]
     images: int = 0
+    disk_bytes: int = 0  # the generated images' PNGs, at most (costs.png_bytes_at_most)
     adapt_steps: int = 0
     classifier_steps: int = 0
     flops: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
@@ -138,6 +139,7 @@ def plan_cell(row: PlanRow, method, config, classifier, clf_config, generates: b
     row.notes.extend(cost.notes)
     if generates:
         row.images += cost.images
+        row.disk_bytes += cost.images * costs.png_bytes_at_most()
     if cost.images and generates:
         g = costs.Generation(steps=cost.steps, guidance_scale=cost.guidance_scale, strength=cost.strength)
         row.flops["generate"] += cost.images * costs.image_flops(g)
@@ -178,7 +180,8 @@ def plan(methods: list[str], datasets: list[str], shots: list[int], seeds: list[
     profile_obj = get_profile(profile)
     registry = load_registry()
     method_names = expand(methods, registry.methods, "method", registry=registry)
-    dataset_names = expand(datasets, registry.datasets, "dataset")
+    # "all" is what `dd-bench run --dataset all` runs: the datasets read from a data root, not the built-in demo
+    dataset_names = expand(datasets, registry.datasets, "dataset", include=lambda a: a.needs_data_root)
     clf = registry.get("classifiers", classifier)
     method_objs = {m: registry.get("methods", m) for m in method_names}
     per_method, for_clf = route_overrides(overrides or {}, {m: o.Config for m, o in method_objs.items()}, clf.name)

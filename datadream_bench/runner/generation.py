@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..artifacts import sweep_temps
 from ..engine.generate import GenerationReport, filter_summary, generate
-from ..engine.manifest import MANIFEST, REJECTIONS, read_manifest, read_rejections, write_lines_atomic
+from ..engine.manifest import MANIFEST, REJECTIONS, read_manifest, read_rejections, records, write_lines_atomic
 from ..method import ImageRequest, Method
 from .claims import claim_or_wait, try_claim
 
@@ -217,3 +217,57 @@ class GeneratedSet:
     def filter_report(self, image_filter, class_names) -> dict:
         done, rejected = self.state()
         return filter_summary(self.folder, self.requests, image_filter, class_names, done=done, rejected=rejected)
+
+
+@dataclass
+class SetCount:
+    """One generated set of a grid, as found on disk: images planned, and the records of those made so far."""
+
+    folder: Path
+    planned: int | None  # None: the method's cost() could not say
+    done: dict[str, dict]
+
+
+def count_sets(cells, workdir) -> list[SetCount]:
+    """The distinct generated sets of these cells, read from the work dir without loading any model.
+
+    The planned count is the method's own (Method.cost, as `dd-bench plan` counts it); a set shared by two settings
+    or shot counts is listed once. What is made is read from the set's manifest and its block pieces (a set still
+    being made by other processes)."""
+    from ..perf.plan import method_cost
+    from .cell import artifact_keys
+
+    out, seen = [], set()
+    for cell in cells:
+        keys = artifact_keys(cell)
+        if "generate" not in keys or keys["generate"] in seen:
+            continue
+        seen.add(keys["generate"])
+        folder = workdir.generated(cell.spec.method, keys["generate"])
+        done = {}
+        for path in _record_files(folder):
+            done.update((rec["id"], rec) for rec in records(path) if "id" in rec and "file" in rec)
+        try:
+            planned = method_cost(cell.method, cell.method_config, len(cell.dataset.classes), cell.spec.shots).images
+        except Exception:  # noqa: BLE001 - a plugin's faulty cost() costs it a count, never the run
+            planned = None
+        out.append(SetCount(folder, planned, done))
+    return out
+
+
+def recorded_images(folder: Path) -> int:
+    """How many images of a set are recorded: the complete lines of its manifest and block pieces. A cheap count for
+    progress, read while other processes write; a piece being merged can be counted twice, so callers cap it."""
+    count = 0
+    for path in _record_files(Path(folder)):
+        try:
+            count += path.read_bytes().count(b"\n")
+        except FileNotFoundError:  # merged away since the listing
+            continue
+    return count
+
+
+def _record_files(folder: Path) -> list[Path]:
+    """A set's image records: the merged manifest and the block pieces (not the filter's rejection logs)."""
+    pieces = sorted(p for p in (folder / "blocks").glob("*.jsonl") if not p.name.endswith(REJECTIONS))
+    return [folder / MANIFEST, *pieces]

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 
 from ..diskspace import disk_full_message, is_disk_full
 from ..errors import UsageError
+from ..perf.plan import method_cost
 from ..store import ResultsStore
 from .cell import Cell, artifact_keys, store_record
 from .claims import claim_or_wait, try_claim
 from .events import CellOutcome, Reporter
-from .generation import BLOCK
+from .generation import BLOCK, recorded_images
 from .grid import GridOutcome
-from .workdir import WorkDir
+from .workdir import WorkDir, safe_name
 
 log = logging.getLogger("dd_bench")
 
@@ -45,6 +46,9 @@ ENV_PASSED = ("DD_BENCH_LOAD_PLUGINS", "DD_BENCH_DISABLE_PLUGINS", "HF_HOME", "H
               "HF_DATASETS_OFFLINE", "TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY", "DD_BENCH_KILL_AT",
               "DD_BENCH_FULL_AT")
 CANCEL_WAIT_S = 60  # after a full disk: how long the driver waits for cancelled tasks to end
+# How often the driver counts the adapt units and images the workers have finished (read from the shared work dir,
+# so no worker reports anything): often enough for a bar, rarely enough that a large set's records cost little.
+PROGRESS_EVERY_S = 10.0
 AUTO_SHARD_BLOCKS = 16  # automatic sharding gives each shard at least this many blocks (1,024 images)
 
 
@@ -162,6 +166,7 @@ class _Run:
         self.claims: dict[int, object] = {}
         self.upstream: list = []  # every adapt and generation task submitted (cancelled if the disk fills)
         self.stopped: str | None = None  # why the grid stopped early (a full disk), if it did
+        self.made: list[tuple] = []  # per set submitted: (adapt folder, its units, generated folder, images planned)
         env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
         self.runtime_env = {"env_vars": env} if env else None
 
@@ -222,6 +227,13 @@ class _Run:
         shards = self.options.shard_images or self.auto_shards(c, ctx, units, slots)
         made = [shard.remote(spec_json, data, s, shards, *adapted) for s in range(shards)]
         self.upstream += adapted + made
+        keys = artifact_keys(c)
+        try:
+            planned = method_cost(c.method, c.method_config, len(c.dataset.classes), c.spec.shots).images
+        except Exception:  # noqa: BLE001 - a plugin's faulty cost() costs it its progress count, never the run
+            planned = 0
+        self.made.append((self.workdir.adapt(c.spec.method, keys["adapt"]) if units else None, units,
+                          self.workdir.generated(c.spec.method, keys["generate"]), planned))
         return made
 
     def auto_shards(self, c: Cell, ctx, units: list[str], slots: int) -> int:
@@ -268,7 +280,10 @@ class _Run:
         started = {ref: time.perf_counter() for ref in refs}
         left = list(refs)
         while left and not self.stopped:
-            ready, left = self.ray.wait(left, num_returns=1)
+            ready, left = self.ray.wait(left, num_returns=1, timeout=PROGRESS_EVERY_S)
+            self.report_progress()
+            if not ready:
+                continue
             ref = ready[0]
             i = refs[ref]
             c = self.cells[i]
@@ -285,6 +300,19 @@ class _Run:
                 result = CellOutcome(c.spec, "failed", seconds=time.perf_counter() - started[ref],
                                      error=f"{type(error).__name__}: {error}")
             self.finish(i, result)
+
+    def report_progress(self) -> None:
+        """The grid's adapt units and images finished so far, over every set submitted, as the reporter's bars (the
+        local executor's per-cell stages run inside workers here, so the driver counts their files instead)."""
+        units = sum(len(u) for _, u, _, _ in self.made)
+        if units:
+            done = sum(1 for folder, us, _, _ in self.made for u in us
+                       if (folder / safe_name(u)).with_suffix(".json").exists())
+            self.reporter.progress("adapt units, all sets", done, units)
+        images = sum(p for *_, p in self.made)
+        if images:
+            done = sum(min(p, recorded_images(folder)) for _, _, folder, p in self.made)
+            self.reporter.progress("images, all sets", done, images)
 
     def stop_for_full_disk(self, i: int, left: list) -> None:
         """Cancel every task still queued or running (a running one is interrupted: its claims are released and

@@ -37,6 +37,9 @@ def test_count_rate_and_eta():
     assert c.rate(now=10.0) == pytest.approx(2.0)  # 20 steps in 10 s: the 10 found done do not count
     assert c.eta(now=10.0) == pytest.approx(35.0)
     assert progress.clock(3725) == "1:02:05" and progress.clock(None) == "-:--:--"
+    c.update(100)  # finished: rate and time stop, however long the bar stays on screen
+    assert c.ended is not None and c.elapsed(now=c.ended + 60) == c.elapsed(now=c.ended + 5)
+    assert c.rate(now=c.ended + 60) == c.rate(now=c.ended + 5)
 
 
 def test_lora_steps_start_a_fresh_bar_for_each_unit(stderr):
@@ -96,3 +99,26 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(log):
     assert "interrupted: 1 cell(s) finished in this run are in the store" in out
     assert "datadream-cls/demo-digits/4-shot/seed 1/synthetic" in out and "generate 12/40" in out
     assert "Run the same command again to resume" in out
+
+
+def test_cells_running_at_once_are_named_as_they_finish(log):
+    # On Ray every cell starts before any finishes: a bare "done" would not say whose it is.
+    with pytest.raises(KeyboardInterrupt):
+        with progress.RichReporter() as r:
+            for seed in range(3):
+                r.cell_started(seed, 3, spec(seed))
+            r.cell_finished(CellOutcome(spec(1), "done", top1=50.0, seconds=3.0))
+            r.cell_finished(CellOutcome(spec(2), "failed", error="boom"))
+            r.progress("images, all sets", 10, 40)
+            raise KeyboardInterrupt
+    out = log.file.getvalue()
+    assert "datadream-cls/demo-digits/4-shot/seed 1/synthetic: done: top-1 50.0%" in out
+    assert "seed 2/synthetic: failed: boom" in out
+    assert "of the 1 cells" not in out and "of datadream-cls" in out  # one left running: named as in a local run
+
+
+def test_a_cell_finishing_right_after_its_own_line_is_not_named_again(log):
+    with progress.RichReporter() as r:
+        r.cell_started(0, 1, spec())
+        r.cell_finished(CellOutcome(spec(), "done", top1=50.0, seconds=3.0))
+    assert "\n  done: top-1 50.0% in 3s" in log.file.getvalue()

@@ -115,10 +115,13 @@ def test_img2img_strength_comes_from_each_method_cost_hook():
         costs.image_flops(costs.Generation(20, 8.0, 0.75)))
 
 
-def test_dataset_all_includes_datasets_that_need_no_data_root():
+def test_dataset_all_plans_what_run_dataset_all_runs():
+    # the paper's ten (needing no data root to plan), not the built-in demo; the demo is planned when named
     out = plan_json("-m", "zero-shot-sd", "-d", "all", "--seeds", "0", "--rate", "100")
     datasets = {r["dataset"] for r in out["rows"]}
-    assert "demo-digits" in datasets and "imagenet" in datasets and len(datasets) == 11
+    assert "imagenet" in datasets and "demo-digits" not in datasets and len(datasets) == 10
+    demo = plan_json("-m", "zero-shot-sd", "-d", "demo-digits", "--seeds", "0", "--rate", "100")
+    assert [r["dataset"] for r in demo["rows"]] == ["demo-digits"]
 
 
 def test_a_method_without_a_cost_hook_is_counted_from_the_default_plan_or_noted():
@@ -135,3 +138,22 @@ def test_a_method_without_a_cost_hook_is_counted_from_the_default_plan_or_noted(
 
     cost = Plain().cost(Plain.Config(), classes=10, shots=4)
     assert cost.images == 70 and cost.steps == 50 and any("num_inference_steps" in n for n in cost.notes)
+
+
+def test_disk_is_an_upper_bound_of_the_generated_pngs():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    out = plan_json("-m", "zero-shot-sd,da-fusion,real-only", "-d", "eurosat", "--seeds", "0,1")
+    rows = {r["method"]: r for r in out["rows"]}
+    for name in ("zero-shot-sd", "da-fusion"):
+        assert rows[name]["disk_bytes"] == rows[name]["images"] * costs.png_bytes_at_most() > 0
+    assert rows["real-only"]["disk_bytes"] == 0
+    assert out["total"]["disk_bytes"] == sum(r["disk_bytes"] for r in out["rows"])
+    # The bound holds for what compresses worst: noise, saved as the generation stage saves images.
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)).save(buf, "PNG")
+    assert 512 * 512 * 3 < len(buf.getvalue()) <= costs.png_bytes_at_most(512)
+    assert "disk GB" in invoke("-m", "zero-shot-sd", "-d", "eurosat", "--seeds", "0").stdout

@@ -139,3 +139,28 @@ def test_a_torn_line_never_swallows_the_next_record(tmp_path):
     assert sorted(resumed.made) == sorted({r.id for r in reqs} - survived)
     assert set(GeneratedSet(tmp_path, reqs).finish()) == {r.id for r in reqs}
     assert len(read_manifest(tmp_path / MANIFEST)) == 10
+
+
+def test_a_grid_s_sets_are_counted_from_the_work_dir_by_each_method_s_own_plan(tmp_path):
+    from datadream_bench.runner.generation import count_sets, recorded_images
+    from datadream_bench.runner.workdir import WorkDir
+    from datadream_bench.testing import tiny_cells
+
+    grid = tiny_cells(["da-fusion", "zero-shot-sd", "real-only"], tmp_path)  # both settings of each
+    sets = count_sets(grid, WorkDir(tmp_path))
+    assert len(sets) == 2  # a set shared by two settings is one set; real-only has none
+    by_method = {s.folder.parts[-2]: s for s in sets}
+    da_fusion = next(c for c in grid if c.spec.method == "da-fusion")
+    # DA-Fusion makes images per real shot, not per class: the count is its own cost(), as `dd-bench plan` says
+    assert by_method["da-fusion"].planned == 5 * 2 * da_fusion.method_config.images_per_shot
+    assert by_method["zero-shot-sd"].planned == 5 * 4 and by_method["zero-shot-sd"].done == {}
+    # Images recorded by a finished merge and by a block still in progress count; a torn line and rejections do not.
+    folder = by_method["zero-shot-sd"].folder
+    (folder / "blocks").mkdir(parents=True)
+    line = lambda i: json.dumps({"id": f"{i:05d}", "file": f"{i:05d}.png"}) + "\n"  # noqa: E731
+    (folder / MANIFEST).write_text(line(0) + line(1))
+    (folder / "blocks" / "00000064.jsonl").write_text(line(64) + line(65)[:-9])
+    (folder / "blocks" / "00000064.rejections.jsonl").write_text(line(66))
+    assert recorded_images(folder) == 3
+    (again,) = [s for s in count_sets(grid, WorkDir(tmp_path)) if s.folder == folder]
+    assert sorted(again.done) == ["00000", "00001", "00064"]

@@ -18,6 +18,7 @@ from datadream_bench.errors import UsageError  # noqa: E402
 from datadream_bench.plugins import load_registry  # noqa: E402
 from datadream_bench.runner import run_grid  # noqa: E402
 from datadream_bench.runner.claims import read_owner  # noqa: E402
+from datadream_bench.runner.events import Reporter  # noqa: E402
 from datadream_bench.runner.ray_executor import RayExecutor, RayOptions  # noqa: E402
 from datadream_bench.store import ResultsStore  # noqa: E402
 from datadream_bench.testing import tiny_cells  # noqa: E402
@@ -88,9 +89,18 @@ def local_run(tmp_path_factory):
     return work
 
 
+class Counts(Reporter):
+    def __init__(self):
+        self.seen: dict[str, list[tuple[int, int]]] = {}
+
+    def progress(self, what, done, total):
+        self.seen.setdefault(what, []).append((done, total))
+
+
 def test_every_method_through_ray_gives_the_local_rows_and_images(cluster, local_run, tmp_path):
     grid = cells(tmp_path, settings=["synthetic"])
-    outcome = run_grid(grid, tmp_path, executor=RayExecutor(RayOptions(**GPU_TASKS, shard_images=2)))
+    counts = Counts()
+    outcome = run_grid(grid, tmp_path, counts, executor=RayExecutor(RayOptions(**GPU_TASKS, shard_images=2)))
     assert not outcome.failed, [o.error for o in outcome.failed]
     assert len(outcome.outcomes) == len(METHODS)
     assert rows(tmp_path) == rows(local_run)
@@ -100,6 +110,13 @@ def test_every_method_through_ray_gives_the_local_rows_and_images(cluster, local
     # the driver alone wrote the store: one row per cell, each recording the command that asked for it
     assert len(ResultsStore(tmp_path / "results.sqlite").rows()) == len(METHODS)
     assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name or p.name.endswith(".claim")]
+    # The driver counted the workers' finished files: every set's images and adapt units (DataDream's 5 + 1 LoRAs,
+    # DISEF's 5), never past the total, never going back.
+    made = sum(len(records) for records in manifests(tmp_path).values())
+    for what, last in (("images, all sets", (made, made)), ("adapt units, all sets", (11, 11))):
+        assert counts.seen[what][-1] == last, counts.seen[what]
+        assert [d for d, _ in counts.seen[what]] == sorted(d for d, _ in counts.seen[what])
+        assert {t for _, t in counts.seen[what]} == {last[1]}
 
 
 def test_a_worker_killed_mid_cell_is_retried_to_the_same_result(cluster, local_run, tmp_path):
