@@ -25,6 +25,8 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
 
 from ..diskspace import disk_full_message, is_disk_full
 from ..errors import UsageError
@@ -136,6 +138,15 @@ def shard_blocks(blocks: list, shard: int, shards: int) -> list:
 
 # ---- the driver ------------------------------------------------------------------------------------------------
 
+class SetFiles(NamedTuple):
+    """Where a submitted set's finished work shows up in the work dir."""
+
+    adapt_folder: Path | None  # its adapt units' records (None: no adapt units)
+    units: list[str]
+    folder: Path  # the generated set
+    planned: int  # its images, as the method's cost() counts them
+
+
 class RayExecutor:
     def __init__(self, options: RayOptions | None = None):
         self.options = options or RayOptions()
@@ -166,7 +177,7 @@ class _Run:
         self.claims: dict[int, object] = {}
         self.upstream: list = []  # every adapt and generation task submitted (cancelled if the disk fills)
         self.stopped: str | None = None  # why the grid stopped early (a full disk), if it did
-        self.made: list[tuple] = []  # per set submitted: (adapt folder, its units, generated folder, images planned)
+        self.made: list[SetFiles] = []  # every set submitted, for the progress counts
         env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
         self.runtime_env = {"env_vars": env} if env else None
 
@@ -232,8 +243,8 @@ class _Run:
             planned = method_cost(c.method, c.method_config, len(c.dataset.classes), c.spec.shots).images
         except Exception:  # noqa: BLE001 - a plugin's faulty cost() costs it its progress count, never the run
             planned = 0
-        self.made.append((self.workdir.adapt(c.spec.method, keys["adapt"]) if units else None, units,
-                          self.workdir.generated(c.spec.method, keys["generate"]), planned))
+        self.made.append(SetFiles(self.workdir.adapt(c.spec.method, keys["adapt"]) if units else None, units,
+                                  self.workdir.generated(c.spec.method, keys["generate"]), planned))
         return made
 
     def auto_shards(self, c: Cell, ctx, units: list[str], slots: int) -> int:
@@ -304,14 +315,14 @@ class _Run:
     def report_progress(self) -> None:
         """The grid's adapt units and images finished so far, over every set submitted, as the reporter's bars (the
         local executor's per-cell stages run inside workers here, so the driver counts their files instead)."""
-        units = sum(len(u) for _, u, _, _ in self.made)
+        units = sum(len(s.units) for s in self.made)
         if units:
-            done = sum(1 for folder, us, _, _ in self.made for u in us
-                       if (folder / safe_name(u)).with_suffix(".json").exists())
+            done = sum(1 for s in self.made for u in s.units
+                       if (s.adapt_folder / safe_name(u)).with_suffix(".json").exists())  # a unit's record: last
             self.reporter.progress("adapt units, all sets", done, units)
-        images = sum(p for *_, p in self.made)
+        images = sum(s.planned for s in self.made)
         if images:
-            done = sum(min(p, recorded_images(folder)) for _, _, folder, p in self.made)
+            done = sum(min(s.planned, recorded_images(s.folder)) for s in self.made)
             self.reporter.progress("images, all sets", done, images)
 
     def stop_for_full_disk(self, i: int, left: list) -> None:
