@@ -160,7 +160,8 @@ def test_a_grid_s_sets_are_counted_from_the_work_dir_by_each_method_s_own_plan(t
     line = lambda i: json.dumps({"id": f"{i:05d}", "file": f"{i:05d}.png"}) + "\n"  # noqa: E731
     (folder / MANIFEST).write_text(line(0) + line(1))
     (folder / "blocks" / "00000064.jsonl").write_text(line(64) + line(65)[:-9])
-    (folder / "blocks" / "00000064.rejections.jsonl").write_text(line(66))
+    rejected = {"id": "00066", "label": 1, "attempt": 0, "seed": 66, "filter_seconds": 0.1}  # as the filter logs it
+    (folder / "blocks" / "00000064.rejections.jsonl").write_text(json.dumps(rejected) + "\n")
     assert recorded_images(folder) == 3
     (again,) = [s for s in count_sets(grid, WorkDir(tmp_path)) if s.folder == folder]
     assert sorted(again.done) == ["00000", "00001", "00064"]
