@@ -178,6 +178,7 @@ class _Run:
         self.upstream: list = []  # every adapt and generation task submitted (cancelled if the disk fills)
         self.stopped: str | None = None  # why the grid stopped early (a full disk), if it did
         self.made: list[SetFiles] = []  # every set submitted, for the progress counts
+        self.images_seen: dict[Path, int] = {}  # images recorded so far, per set folder
         env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
         self.runtime_env = {"env_vars": env} if env else None
 
@@ -238,14 +239,21 @@ class _Run:
         shards = self.options.shard_images or self.auto_shards(c, ctx, units, slots)
         made = [shard.remote(spec_json, data, s, shards, *adapted) for s in range(shards)]
         self.upstream += adapted + made
+        self.track(c, units)
+        return made
+
+    def track(self, c: Cell, units: list[str]) -> None:
+        """Remember where a set's finished work will show up, once per set, for the progress counts."""
         keys = artifact_keys(c)
+        folder = self.workdir.generated(c.spec.method, keys["generate"])
+        if any(s.folder == folder for s in self.made):  # a deferred cell's set, submitted again
+            return
         try:
             planned = method_cost(c.method, c.method_config, len(c.dataset.classes), c.spec.shots).images
         except Exception:  # noqa: BLE001 - a plugin's faulty cost() costs it its progress count, never the run
             planned = 0
-        self.made.append(SetFiles(self.workdir.adapt(c.spec.method, keys["adapt"]) if units else None, units,
-                                  self.workdir.generated(c.spec.method, keys["generate"]), planned))
-        return made
+        adapt_folder = self.workdir.adapt(c.spec.method, keys["adapt"]) if units else None
+        self.made.append(SetFiles(adapt_folder, units, folder, planned))
 
     def auto_shards(self, c: Cell, ctx, units: list[str], slots: int) -> int:
         """One shard per AUTO_SHARD_BLOCKS blocks, at most one per GPU slot."""
@@ -322,8 +330,11 @@ class _Run:
             self.reporter.progress("adapt units, all sets", done, units)
         images = sum(s.planned for s in self.made)
         if images:
-            done = sum(min(s.planned, recorded_images(s.folder)) for s in self.made)
-            self.reporter.progress("images, all sets", done, images)
+            for s in self.made:  # a whole set is not read again (a paper set's records are megabytes)
+                if self.images_seen.get(s.folder, 0) < s.planned:
+                    self.images_seen[s.folder] = min(s.planned, recorded_images(s.folder))
+            self.reporter.progress("images, all sets", sum(self.images_seen.get(s.folder, 0) for s in self.made),
+                                   images)
 
     def stop_for_full_disk(self, i: int, left: list) -> None:
         """Cancel every task still queued or running (a running one is interrupted: its claims are released and
