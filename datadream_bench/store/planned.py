@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS planned (
 );
 """
 COLUMNS = ("cell_key", "method", "dataset", "shots", "seed", "setting", "classifier", "profile")
-DATA_OPTIONS = ("protocol", "names")  # the dataset options that make another experiment (see leaderboard.py)
+DATA_OPTIONS = ("protocol", "names")  # the dataset options that make another experiment (see leaderboard/board.py)
 
 
 def plan_record(spec: dict, provenance: dict) -> dict:
