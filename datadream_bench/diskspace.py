@@ -12,7 +12,6 @@ import re
 import shutil
 from pathlib import Path
 
-
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 DISK_FULL_TEXT = ("no space left on device", "database or disk is full", "os error 28", "disk quota exceeded")
 # numpy's write to a file (np.save, tofile) reports a full disk as a short write, without an errno.

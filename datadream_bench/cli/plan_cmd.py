@@ -104,7 +104,8 @@ def plan(
                       _fmt_flops(r.flops["generate"]), _fmt_flops(r.flops["adapt"]), _fmt_flops(r.flops["classifier"]),
                       _fmt_flops(r.total_flops), _fmt_hours(r.total_seconds))
     total_flops = sum(r.total_flops for r in rows)
-    table.add_row("total", "", "", "", "", f"{sum(r.images for r in rows):,}", _fmt_gb(sum(r.disk_bytes for r in rows)),
+    table.add_row("total", "", "", "", "", f"{sum(r.images for r in rows):,}",
+                  _fmt_gb(sum(r.disk_bytes for r in rows)),
                   *[_fmt_flops(sum(r.flops[s] for r in rows)) for s in ("generate", "adapt", "classifier")],
                   _fmt_flops(total_flops), _fmt_hours(sum(r.total_seconds for r in rows)), end_section=True)
     from rich.console import Console

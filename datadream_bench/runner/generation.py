@@ -234,7 +234,6 @@ def count_sets(cells, workdir) -> list[SetCount]:
     The planned count is the method's own (Method.cost, as `dd-bench plan` counts it); a set shared by two settings
     or shot counts is listed once. What is made is read from the set's manifest and its block pieces (a set still
     being made by other processes)."""
-    from ..perf.plan import method_cost
     from .cell import artifact_keys
 
     out, seen = [], set()
@@ -247,12 +246,19 @@ def count_sets(cells, workdir) -> list[SetCount]:
         done = {}
         for path in _record_files(folder):
             done.update((rec["id"], rec) for rec in records(path) if "id" in rec and "file" in rec)
-        try:
-            planned = method_cost(cell.method, cell.method_config, len(cell.dataset.classes), cell.spec.shots).images
-        except Exception:  # noqa: BLE001 - a plugin's faulty cost() costs it a count, never the run
-            planned = None
-        out.append(SetCount(folder, planned, done))
+        out.append(SetCount(folder, planned_images(cell), done))
     return out
+
+
+def planned_images(cell) -> int | None:
+    """The images of a cell's generated set, as its method's cost() counts them for `dd-bench plan`; None when a
+    plugin's cost() fails (that costs the plugin a count in progress and disk checks, never the run)."""
+    from ..perf.plan import method_cost
+
+    try:
+        return method_cost(cell.method, cell.method_config, len(cell.dataset.classes), cell.spec.shots).images
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def recorded_images(folder: Path) -> int:

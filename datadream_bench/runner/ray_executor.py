@@ -30,12 +30,11 @@ from typing import NamedTuple
 
 from ..diskspace import disk_full_message, is_disk_full
 from ..errors import UsageError
-from ..perf.plan import method_cost
 from ..store import ResultsStore
 from .cell import Cell, artifact_keys, store_record
 from .claims import claim_or_wait, try_claim
 from .events import CellOutcome, Reporter
-from .generation import BLOCK, recorded_images
+from .generation import BLOCK, planned_images, recorded_images
 from .grid import GridOutcome
 from .workdir import WorkDir, safe_name
 
@@ -248,12 +247,8 @@ class _Run:
         folder = self.workdir.generated(c.spec.method, keys["generate"])
         if any(s.folder == folder for s in self.made):  # a deferred cell's set, submitted again
             return
-        try:
-            planned = method_cost(c.method, c.method_config, len(c.dataset.classes), c.spec.shots).images
-        except Exception:  # noqa: BLE001 - a plugin's faulty cost() costs it its progress count, never the run
-            planned = 0
         adapt_folder = self.workdir.adapt(c.spec.method, keys["adapt"]) if units else None
-        self.made.append(SetFiles(adapt_folder, units, folder, planned))
+        self.made.append(SetFiles(adapt_folder, units, folder, planned_images(c) or 0))
 
     def auto_shards(self, c: Cell, ctx, units: list[str], slots: int) -> int:
         """One shard per AUTO_SHARD_BLOCKS blocks, at most one per GPU slot."""
