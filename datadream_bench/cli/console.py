@@ -19,6 +19,14 @@ out = Console(markup=False, emoji=False)
 err = Console(stderr=True, markup=False, emoji=False)
 
 
+def print_table(table) -> None:
+    """A table on stdout at its natural width however narrow the terminal: a wide table wraps in the terminal, but
+    its numbers and names are never squeezed into ellipses."""
+    wide = Console(width=10_000, markup=False, emoji=False)
+    wide.width = max(out.width, wide.measure(table).maximum)
+    wide.print(table)
+
+
 def setup_logging(verbose: bool = False) -> None:
     handler = RichHandler(console=err, show_path=False, show_time=False, markup=False)
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)

@@ -264,6 +264,7 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 # Commands that live in their own modules, mounted after the ones above so that --help lists them last.
 from .datasets_cmd import app as datasets_app  # noqa: E402
+from .du_cmd import du as du_cmd  # noqa: E402
 from .leaderboard_cmd import leaderboard as leaderboard_cmd  # noqa: E402
 from .merge_cmd import merge as merge_cmd  # noqa: E402
 from .plan_cmd import plan as plan_cmd  # noqa: E402
@@ -277,4 +278,5 @@ app.command("quality")(quality_cmd)
 app.command("report")(report_cmd)
 app.command("results")(results_cmd)
 app.command("merge")(merge_cmd)
+app.command("du")(du_cmd)
 app.add_typer(datasets_app, name="datasets", help="Check a dataset copy: classes, splits, bad files, fingerprint.")

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .console import err, fail_usage, out
+from .console import err, fail_usage, print_table
 
 
 def _items(values: list[str] | None) -> list[str]:
@@ -108,13 +108,7 @@ def plan(
                   _fmt_gb(sum(r.disk_bytes for r in rows)),
                   *[_fmt_flops(sum(r.flops[s] for r in rows)) for s in ("generate", "adapt", "classifier")],
                   _fmt_flops(total_flops), _fmt_hours(sum(r.total_seconds for r in rows)), end_section=True)
-    from rich.console import Console
-
-    # Never squeeze the numbers into ellipses on a narrow terminal: a wide table wraps, but stays readable.
-    console = Console(width=10_000, markup=False, emoji=False)
-    natural = console.measure(table).maximum
-    console.width = max(out.width, natural)
-    console.print(table)
+    print_table(table)
     if total_flops:
         share = sum(r.flops["generate"] for r in rows) / total_flops
         err.print(f"generation is {share:.0%} of the FLOPs", highlight=False)
