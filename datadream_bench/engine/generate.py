@@ -6,8 +6,8 @@ A crash loses at most the batches whose files were not yet written; a rerun make
 With a filter (see engine.filter), each image id is a slot with a fixed sequence of candidates: candidate `attempt`
 is seeded from the id and the attempt number only. The first candidate the filter accepts is kept; when the filter's
 give-up rule says so (max_attempts of the slot, or the class's budget spent), the candidate is kept anyway and marked
-forced. Rejections are logged as they happen, so a resumed run goes on from the next candidate and keeps the same
-images an unbroken run keeps.
+forced. Rejections are logged with their batch's records, so a resumed run goes on from the next candidate of each
+slot, forms the batches an unbroken run formed, and keeps the same images, byte for byte at any batch size.
 """
 
 from __future__ import annotations
@@ -100,15 +100,18 @@ def generate(
     rejection_log = ManifestWriter(rejections) if image_filter is not None else None
     finished = report.reused
     progress("generate", finished, len(requests))
-    in_flight: list[tuple[list[Future], list[dict]]] = []
+    in_flight: list[tuple[list[Future], list[dict], list[dict]]] = []  # (file writes, records, rejections)
 
     def settle(keep: int) -> None:
-        # Record a batch in the manifest only once all its files are written.
+        # Record a batch in the manifest only once all its files are written, and its rejections with it: a crash
+        # then leaves the logs at a batch boundary, from which a rerun forms the same batches again.
         nonlocal finished
         while len(in_flight) > keep:
-            futures, records = in_flight.pop(0)
+            futures, records, rejections = in_flight.pop(0)
             for fut, record in zip(futures, records):
                 record.update(fut.result())  # the file's size and digest, checked whenever it is reused
+            if rejection_log is not None:
+                rejection_log.append(rejections)
             writer.append(records)
             faults.point("generate.recorded")
             finished += len(records)
@@ -121,8 +124,13 @@ def generate(
                 weights = load_adapter(adapter) if adapter else None
                 with sampler.adapted(weights):
                     report.adapter_seconds += time.perf_counter() - t
-                    # Rejected slots go back in the queue, so batches stay full while some slots retry.
-                    queue = deque(group)
+                    # Rejected slots go back in the queue, so batches stay full while some slots retry. First in,
+                    # first out keeps the queue in (attempt, plan order) at every batch boundary; a rerun starts
+                    # from that order, and so forms the batches an unbroken run formed (the batch decides which CPU
+                    # kernels run, and so the last bit of a pixel).
+                    group = list(group)
+                    order = {r.id: i for i, r in enumerate(group)}
+                    queue = deque(sorted(group, key=lambda r: (attempt[r.id], order[r.id])))
                     while queue:
                         slots = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
                         batch = [replace(r, seed=candidate_seed(r, attempt[r.id])) for r in slots]
@@ -155,10 +163,8 @@ def generate(
                                 record.update(attempt=a, forced=not ok, filter_seconds=filter_seconds)
                             records.append(record)
                             report.per_class[req.label] = report.per_class.get(req.label, 0) + 1
-                        if rejection_log is not None:
-                            rejection_log.append(rejections)
-                        if records:
-                            in_flight.append((futures, records))
+                        if records or rejections:
+                            in_flight.append((futures, records, rejections))
                             report.images += len(records)
                         settle(keep=1)  # keep the GPU busy with the next batch while this one is written
                     t = time.perf_counter()

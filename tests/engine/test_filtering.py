@@ -128,6 +128,26 @@ def test_an_interrupted_run_keeps_the_same_images_as_an_unbroken_one(tiny_pipe, 
                               np.asarray(Image.open(broken / b[image_id]["file"])))
 
 
+@pytest.mark.parametrize("fail_after", [1, 2, 3, 5])
+def test_a_resumed_run_forms_the_batches_the_unbroken_run_formed(tiny_pipe, tmp_path, fail_after):
+    # A batch's make-up decides which CPU kernels run, and so the last grey level of a pixel (test_generate): a rerun
+    # that forms the lost batches again, slot for slot and candidate for candidate, is byte-identical at any size.
+    reqs = requests(5)
+    unbroken = SeedImages()
+    run(unbroken, tiny_pipe, tmp_path / "unbroken", SeedFilter(6, 3), batch_size=3, reqs=reqs)
+    sampled = [i for call in unbroken.calls for i, _ in call]
+    assert len(unbroken.calls) > fail_after + 1 and len(sampled) > len(set(sampled))  # retries mixed into batches
+    first = SeedImages(fail_after=fail_after)
+    with pytest.raises(KeyboardInterrupt):
+        run(first, tiny_pipe, tmp_path / "broken", SeedFilter(6, 3), batch_size=3, reqs=reqs)
+    assert first.calls == unbroken.calls[:fail_after]
+    resumed = SeedImages()
+    run(resumed, tiny_pipe, tmp_path / "broken", SeedFilter(6, 3), batch_size=3, reqs=reqs)
+    # Killed while sampling batch fail_after + 1, with batch fail_after still in flight: both are lost, nothing else.
+    assert resumed.calls == unbroken.calls[fail_after - 1:]
+    assert kept(tmp_path / "broken") == kept(tmp_path / "unbroken")
+
+
 def class_timeout_walk(reqs, every, budget):
     """What the per-class timeout must keep, walked here independently of the engine: each class's candidates in
     rounds (attempt 0 of every slot, then attempt 1 of the rejected ones, ...); once the class has judged `budget`
