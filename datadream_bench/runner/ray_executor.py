@@ -36,7 +36,7 @@ from .claims import claim_or_wait, try_claim
 from .events import CellOutcome, Reporter
 from .generation import BLOCK, planned_images, recorded_images
 from .grid import GridOutcome
-from .workdir import WorkDir, safe_name
+from .workdir import WorkDir, unit_record
 
 log = logging.getLogger("dd_bench")
 
@@ -321,7 +321,7 @@ class _Run:
         units = sum(len(s.units) for s in self.made)
         if units:
             done = sum(1 for s in self.made for u in s.units
-                       if (s.adapt_folder / safe_name(u)).with_suffix(".json").exists())  # a unit's record: last
+                       if unit_record(s.adapt_folder, u).exists())
             self.reporter.progress("adapt units, all sets", done, units)
         images = sum(s.planned for s in self.made)
         if images:

@@ -25,7 +25,7 @@ from ..method import Method
 from ..validation import check_state, check_units
 from .claims import claim_or_wait, try_claim
 from .generation import Engine, GeneratedSet
-from .workdir import portable_path, safe_name
+from .workdir import portable_path, safe_name, unit_record
 
 
 def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None = None
@@ -42,8 +42,7 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
     report = CorruptReports()
 
     def finished(unit: str) -> dict | None:
-        stem = folder / safe_name(unit)
-        record_path = stem.with_suffix(".json")
+        record_path = unit_record(folder, unit)
         if not record_path.exists():
             return None
         try:
@@ -71,7 +70,7 @@ def adapt(method: Method, ctx: CellContext, folder: Path, only: list[str] | None
         faults.point("adapt.saved")
         record = {"unit": unit, "lora": lora, "tensors": save_tensors(result, stem), "data": result.data,
                   "seconds": time.perf_counter() - start}
-        write_record(stem.with_suffix(".json"), record)  # last: its presence means the unit is finished
+        write_record(unit_record(folder, unit), record)  # last: its presence means the unit is finished
         return record
 
     records: dict[str, dict] = {}

@@ -15,6 +15,11 @@ def safe_name(name: str) -> str:
     return f"{readable}-{fingerprint(name, 8)}"
 
 
+def unit_record(folder: Path, unit: str) -> Path:
+    """An adapt unit's record in its set's adapt folder, written last of its files: there, the unit is finished."""
+    return (folder / safe_name(unit)).with_suffix(".json")
+
+
 def write_json_atomic(path: Path, obj) -> None:
     """JSON under a unique temporary name, renamed into place (see artifacts)."""
     artifacts.write_json_atomic(path, obj)
