@@ -35,11 +35,13 @@ class Artifact:
         return self.used_by == 0 and not self.claimed
 
 
-def disk_usage(path: Path) -> tuple[int, int]:
-    """(files, bytes on the disk) of a file or a folder tree; links are not followed."""
+def disk_usage(path: Path) -> tuple[int, int, bool]:
+    """(files, bytes on the disk, whether a claim file is among them) of a file or a folder tree, in one walk (a
+    paper-size set holds tens of thousands of files); links are not followed."""
     if path.is_file():
-        return 1, _allocated(path.lstat())
+        return 1, _allocated(path.lstat()), path.suffix == ".claim"
     files = size = 0
+    claimed = False
     for folder, _, names in os.walk(path):
         for name in names:
             try:
@@ -48,7 +50,8 @@ def disk_usage(path: Path) -> tuple[int, int]:
                 continue
             files += 1
             size += _allocated(st)
-    return files, size
+            claimed = claimed or name.endswith(".claim")
+    return files, size, claimed
 
 
 def _allocated(st: os.stat_result) -> int:
@@ -73,13 +76,12 @@ def work_dir_usage(root: Path, records: list[dict]) -> list[Artifact]:
         for group in groups:
             for path in sorted(group.iterdir()):
                 key = path.name.removesuffix(".json")
-                files, size = disk_usage(path)
-                claimed = path.is_dir() and any(path.rglob("*.claim"))
+                files, size, claimed = disk_usage(path)
                 out.append(Artifact(kind, group.name if kind in GROUPED else "", key, path, files, size,
                                     used[(kind, key)], claimed))
     keyed = {root / folder for folder in KEYED.values()}
     for path in sorted(root.iterdir()) if root.is_dir() else []:
         if path not in keyed:
-            files, size = disk_usage(path)
+            files, size, _ = disk_usage(path)
             out.append(Artifact("shared", path.name, path.name, path, files, size, None))
     return out
